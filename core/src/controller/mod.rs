@@ -1,0 +1,2 @@
+//! The controller machine.
+pub mod io;
