@@ -14,3 +14,6 @@ pub use types::{
     Edge, Epoch, Generation, Job, JobError, Operator, OperatorId, OperatorKind, TaskId, TaskIndex,
     Time, WorkerId,
 };
+pub use worker::{
+    Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput, WorkerRejected, WorkerStatus,
+};

@@ -1,0 +1,158 @@
+//! The worker's invariants, checked after every step in debug builds.
+
+use super::task::{ChannelState, Role, Task};
+use super::{Record, TaskPhase, Worker};
+use crate::types::Epoch;
+use std::collections::{BTreeMap, BTreeSet};
+
+impl Worker {
+    /// Checks every invariant of the worker and its tasks; the error says which one broke.
+    ///
+    /// - alignment: a blocked channel's barrier is newer than the task's last aligned one and
+    ///   not newer than the channel's last barrier; an ended channel holds nothing; a task
+    ///   past a final barrier has every input ended and its outputs closed;
+    /// - snapshots: none is awaited for an aborted epoch or an epoch not yet aligned; a task
+    ///   that has ended awaits none and holds nothing;
+    /// - sinks: every record a sink took is exactly once held, committed, written or
+    ///   dropped (so none is committed twice); the records held are distinct and in offset
+    ///   order per partition within each transaction; pre-commits are in epoch order, newer
+    ///   than the last commit, and not newer than the last aligned barrier;
+    /// - epochs: nothing committed, checkpointed or aborted is newer than the newest epoch
+    ///   heard of, no aborted epoch is committed.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.committed_through > self.last_epoch {
+            return Err(format!(
+                "committed through {:?} beyond the last epoch {:?}",
+                self.committed_through, self.last_epoch
+            ));
+        }
+        if self.last_checkpoint > self.last_epoch {
+            return Err("a checkpoint newer than the last epoch".into());
+        }
+        if let Some(&a) = self.aborted.first() {
+            if self.committed_through.is_some_and(|c| a <= c) {
+                return Err(format!(
+                    "aborted epoch {a} is not newer than the last commit"
+                ));
+            }
+        }
+        if !self.tasks.windows(2).all(|w| w[0].id < w[1].id) {
+            return Err("tasks out of order".into());
+        }
+        for task in &self.tasks {
+            self.check_task(task)
+                .map_err(|e| format!("task {}: {e}", task.id))?;
+        }
+        Ok(())
+    }
+
+    fn check_task(&self, task: &Task) -> Result<(), String> {
+        if task.is_source() != task.inputs.is_empty() {
+            return Err("a source has inputs, or another task has none".into());
+        }
+        if task.last_aligned > self.last_epoch {
+            return Err("aligned an epoch newer than the last heard of".into());
+        }
+        for &epoch in task.pending.keys() {
+            if Some(epoch) > task.last_aligned {
+                return Err(format!("awaits a snapshot of {epoch}, not yet aligned"));
+            }
+            if self.aborted.contains(&epoch) {
+                return Err(format!("awaits a snapshot of aborted {epoch}"));
+            }
+        }
+        for ch in &task.inputs {
+            if ch.local && ch.next_seq != 0 {
+                return Err(format!(
+                    "local channel from {} numbered like a remote one",
+                    ch.from
+                ));
+            }
+            match ch.state {
+                ChannelState::Ended if !ch.queue.is_empty() => {
+                    return Err(format!("ended channel from {} holds items", ch.from));
+                }
+                ChannelState::Blocked { epoch, .. } => {
+                    if Some(epoch) <= task.last_aligned {
+                        return Err(format!("blocked on {epoch}, already aligned"));
+                    }
+                    if Some(epoch) > ch.last_barrier {
+                        return Err(format!("blocked on {epoch}, never received"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        match task.phase {
+            TaskPhase::Finished | TaskPhase::Failed => {
+                if !task.pending.is_empty() || task.queued() != 0 || !task.outputs_closed {
+                    return Err("ended, yet still holds work".into());
+                }
+            }
+            TaskPhase::FinalCheckpoint { epoch, .. } | TaskPhase::Halted { epoch } => {
+                if !task.outputs_closed || !task.all_inputs_ended() {
+                    return Err("past a final barrier, yet a channel is open".into());
+                }
+                if task.last_aligned != Some(epoch) {
+                    return Err("final barrier is not the last aligned".into());
+                }
+                let aborted = matches!(task.phase, TaskPhase::Halted { .. });
+                if aborted != self.aborted.contains(&epoch)
+                    && self.aborted.len() < super::MAX_ABORTED
+                {
+                    return Err("halted without an abort, or final after one".into());
+                }
+            }
+            TaskPhase::Running => {}
+        }
+        if let Role::Sink(sink) = &task.role {
+            let in_ = sink.restored + sink.accepted;
+            let out = sink.held() + sink.committed + sink.written + sink.dropped;
+            if in_ != out {
+                return Err(format!(
+                    "sink ledger: {in_} records in, {out} accounted for"
+                ));
+            }
+            if !sink.two_phase_commit && sink.held() != 0 {
+                return Err("a sink without two-phase commit holds records".into());
+            }
+            let mut last: Option<Epoch> = None;
+            for txn in &sink.sealed {
+                if last.is_some_and(|l| txn.epoch <= l) {
+                    return Err("pre-commits out of epoch order".into());
+                }
+                last = Some(txn.epoch);
+                if self.committed_through.is_some_and(|c| txn.epoch <= c) {
+                    return Err(format!(
+                        "pre-commit {} not committed by its commit",
+                        txn.epoch
+                    ));
+                }
+                if Some(txn.epoch) > task.last_aligned {
+                    return Err(format!("pre-commit {} before its barrier", txn.epoch));
+                }
+            }
+            let mut seen = BTreeSet::new();
+            for records in sink.sealed.iter().map(|t| &t.records).chain([&sink.open]) {
+                check_offset_order(records)?;
+                for r in records {
+                    if !seen.insert(*r) {
+                        return Err(format!("holds record {r} twice"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_offset_order(records: &[Record]) -> Result<(), String> {
+    let mut high: BTreeMap<_, u64> = BTreeMap::new();
+    for r in records {
+        if high.get(&r.partition).is_some_and(|&h| r.offset <= h) {
+            return Err(format!("record {r} out of offset order in a transaction"));
+        }
+        high.insert(r.partition, r.offset);
+    }
+    Ok(())
+}
