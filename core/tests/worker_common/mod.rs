@@ -1,0 +1,317 @@
+//! Test support for the worker machine: job builders and an in-memory cluster of workers
+//! with a checkpoint store and a transactional sink store.
+#![allow(dead_code)]
+
+use quiesce_core::worker::{
+    Channel, Item, Record, Restore, TaskSnapshot, TransactionId, Worker, WorkerConfig, WorkerInput,
+    WorkerOutput, WorkerRejected,
+};
+use quiesce_core::{
+    Command, Edge, Epoch, FromWorker, Generation, Job, Operator, OperatorId, OperatorKind, TaskId,
+    Time, ToWorker, WorkerId,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+pub fn source(name: &str, parallelism: u32) -> Operator {
+    Operator {
+        name: name.into(),
+        kind: OperatorKind::Source,
+        parallelism,
+    }
+}
+
+pub fn transform(name: &str, parallelism: u32) -> Operator {
+    Operator {
+        name: name.into(),
+        kind: OperatorKind::Transform,
+        parallelism,
+    }
+}
+
+pub fn sink(name: &str, parallelism: u32, two_phase_commit: bool) -> Operator {
+    Operator {
+        name: name.into(),
+        kind: OperatorKind::Sink { two_phase_commit },
+        parallelism,
+    }
+}
+
+pub fn job(operators: Vec<Operator>, edges: &[(u32, u32)], workers: u32) -> Job {
+    let edges = edges.iter().map(|&(from, to)| Edge {
+        from: OperatorId(from),
+        to: OperatorId(to),
+    });
+    Job {
+        name: "test".into(),
+        operators,
+        edges: edges.collect(),
+        workers,
+    }
+}
+
+pub fn task(operator: u32, subtask: u32) -> TaskId {
+    TaskId {
+        operator: OperatorId(operator),
+        subtask,
+    }
+}
+
+pub fn command(generation: Generation, command: Command) -> WorkerInput {
+    WorkerInput::Command(ToWorker {
+        generation,
+        command,
+    })
+}
+
+pub fn drain(worker: &mut Worker) -> Vec<WorkerOutput> {
+    std::iter::from_fn(|| worker.poll_output()).collect()
+}
+
+pub fn events(outputs: &[WorkerOutput]) -> Vec<quiesce_core::WorkerEvent> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            WorkerOutput::ToController(m) => Some(m.event.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every worker of one generation, wired through in-memory FIFO channels, with the stores an
+/// environment keeps: snapshots by (epoch, task), and the external system's committed
+/// transactions keyed by (task, transaction id) so that a repeated commit is a no-op.
+pub struct Cluster {
+    pub job: Job,
+    pub generation: Generation,
+    pub workers: Vec<Worker>,
+    pub now: Time,
+    /// Items sent and not yet delivered, FIFO per channel.
+    pub in_flight: BTreeMap<Channel, VecDeque<(WorkerId, u64, Item)>>,
+    /// Messages to the controller, in order.
+    pub to_controller: Vec<FromWorker>,
+    /// Snapshots asked for and not yet answered.
+    pub snapshot_requests: Vec<(WorkerId, TaskId, Epoch)>,
+    pub store: BTreeMap<(Epoch, TaskId), TaskSnapshot>,
+    pub commits: BTreeMap<(TaskId, TransactionId), Vec<Record>>,
+    /// Commits that repeated an identity the store already had.
+    pub repeated_commits: u64,
+    pub writes: Vec<(TaskId, Record)>,
+    pub rejections: Vec<WorkerRejected>,
+}
+
+impl Cluster {
+    pub fn new(job: &Job, generation: Generation) -> Cluster {
+        Cluster::restored(job, generation, None, &BTreeMap::new())
+    }
+
+    /// Starts every worker of `generation`, from checkpoint `restore` in `store` if given.
+    pub fn restored(
+        job: &Job,
+        generation: Generation,
+        restore: Option<Epoch>,
+        store: &BTreeMap<(Epoch, TaskId), TaskSnapshot>,
+    ) -> Cluster {
+        let workers = (0..job.workers)
+            .map(|w| {
+                let worker = WorkerId(w);
+                let restore = restore.map(|epoch| restore_for(job, worker, epoch, store));
+                Worker::new(
+                    job,
+                    worker,
+                    generation,
+                    WorkerConfig::default(),
+                    restore,
+                    Time(0),
+                )
+                .expect("the test job is valid")
+            })
+            .collect();
+        let mut cluster = Cluster {
+            job: job.clone(),
+            generation,
+            workers,
+            now: Time(0),
+            in_flight: BTreeMap::new(),
+            to_controller: Vec::new(),
+            snapshot_requests: Vec::new(),
+            store: store.clone(),
+            commits: BTreeMap::new(),
+            repeated_commits: 0,
+            writes: Vec::new(),
+            rejections: Vec::new(),
+        };
+        cluster.collect();
+        cluster
+    }
+
+    pub fn worker_of(&self, task: TaskId) -> usize {
+        self.job.worker_of(task).expect("a task of the job").0 as usize
+    }
+
+    /// Takes every worker's outputs into the cluster's queues and stores.
+    pub fn collect(&mut self) {
+        for w in 0..self.workers.len() {
+            while let Some(out) = self.workers[w].poll_output() {
+                self.absorb(WorkerId(w as u32), out);
+            }
+        }
+    }
+
+    pub fn absorb(&mut self, from: WorkerId, out: WorkerOutput) {
+        match out {
+            WorkerOutput::ToController(m) => self.to_controller.push(m),
+            WorkerOutput::SendData {
+                to_worker,
+                channel,
+                seq,
+                item,
+            } => {
+                self.in_flight
+                    .entry(channel)
+                    .or_default()
+                    .push_back((to_worker, seq, item));
+            }
+            WorkerOutput::Snapshot { task, epoch, state } => {
+                self.store.insert((epoch, task), state);
+                self.snapshot_requests.push((from, task, epoch));
+            }
+            WorkerOutput::Write { task, record } => self.writes.push((task, record)),
+            WorkerOutput::Commit {
+                task,
+                transaction,
+                records,
+            } => {
+                if self.commits.contains_key(&(task, transaction)) {
+                    self.repeated_commits += 1;
+                } else {
+                    self.commits.insert((task, transaction), records);
+                }
+            }
+            other => panic!("unexpected worker output {other:?}"),
+        }
+    }
+
+    /// Hands `input` to worker `w`, then collects its outputs.
+    pub fn input(&mut self, w: usize, input: WorkerInput) -> Result<(), WorkerRejected> {
+        self.now = self.now.plus_ms(1);
+        let result = self.workers[w].handle(self.now, input);
+        if let Err(e) = &result {
+            self.rejections.push(e.clone());
+        }
+        self.collect();
+        result
+    }
+
+    pub fn command(&mut self, w: usize, c: Command) -> Result<(), WorkerRejected> {
+        self.input(w, command(self.generation, c))
+    }
+
+    /// Sends `c` to every worker, in worker order.
+    pub fn broadcast(&mut self, c: Command) {
+        for w in 0..self.workers.len() {
+            self.command(w, c.clone()).expect("command accepted");
+        }
+    }
+
+    pub fn read(&mut self, source: TaskId, count: u32) {
+        let w = self.worker_of(source);
+        self.input(
+            w,
+            WorkerInput::SourceRecords {
+                task: source,
+                count,
+            },
+        )
+        .expect("source reads");
+    }
+
+    /// Delivers the oldest item of `channel`, if any.
+    pub fn deliver_one(&mut self, channel: Channel) -> bool {
+        let Some((to, seq, item)) = self.in_flight.get_mut(&channel).and_then(|q| q.pop_front())
+        else {
+            return false;
+        };
+        let _ = self.input(to.0 as usize, WorkerInput::Data { channel, seq, item });
+        true
+    }
+
+    /// Delivers every item in flight, until none is left.
+    pub fn deliver_all(&mut self) {
+        loop {
+            let channels: Vec<Channel> = self
+                .in_flight
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(c, _)| *c)
+                .collect();
+            if channels.is_empty() {
+                return;
+            }
+            for c in channels {
+                while self.deliver_one(c) {}
+            }
+        }
+    }
+
+    /// Reports every asked-for snapshot as stored.
+    pub fn ack_snapshots(&mut self) {
+        for (w, task, epoch) in std::mem::take(&mut self.snapshot_requests) {
+            let _ = self.input(w.0 as usize, WorkerInput::SnapshotDone { task, epoch });
+        }
+    }
+
+    /// Delivers and acks until nothing moves.
+    pub fn settle(&mut self) {
+        while self.in_flight.values().any(|q| !q.is_empty()) || !self.snapshot_requests.is_empty() {
+            self.deliver_all();
+            self.ack_snapshots();
+        }
+    }
+
+    /// Every committed record, with repeats (there should be none).
+    pub fn committed(&self) -> Vec<Record> {
+        let mut all: Vec<Record> = self.commits.values().flatten().copied().collect();
+        all.sort();
+        all
+    }
+
+    pub fn events(&self) -> Vec<quiesce_core::WorkerEvent> {
+        self.to_controller.iter().map(|m| m.event.clone()).collect()
+    }
+}
+
+/// The restore state of `worker` from checkpoint `epoch` in `store`.
+pub fn restore_for(
+    job: &Job,
+    worker: WorkerId,
+    epoch: Epoch,
+    store: &BTreeMap<(Epoch, TaskId), TaskSnapshot>,
+) -> Restore {
+    let tasks = job
+        .tasks_of(worker)
+        .into_iter()
+        .filter_map(|t| store.get(&(epoch, t)).map(|s| (t, s.clone())))
+        .collect();
+    Restore { epoch, tasks }
+}
+
+/// Every record of `source`'s partitions with an offset below the given next offsets.
+pub fn records_below(positions: &BTreeMap<TaskId, u64>) -> Vec<Record> {
+    let mut all: Vec<Record> = positions
+        .iter()
+        .flat_map(|(&t, &next)| {
+            let partition = quiesce_core::worker::Partition::of_source(t);
+            (0..next).map(move |offset| Record { partition, offset })
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// Fails if any record appears twice.
+pub fn assert_distinct(records: &[Record]) {
+    let mut seen = BTreeSet::new();
+    for r in records {
+        assert!(seen.insert(*r), "record {r} committed twice");
+    }
+}
