@@ -395,22 +395,29 @@ impl Controller {
 
     // ---------------------------------------------------------------- inputs
 
-    /// Fires every timer whose deadline is at or before `now`. Spurious calls do nothing;
-    /// a `now` earlier than the last one is ignored.
+    /// Fires every timer whose deadline is at or before `now`, earliest first. Spurious calls
+    /// do nothing; a `now` earlier than the last one is ignored.
+    ///
+    /// Each timer fires as of its own deadline, so a driver that wakes late gets the same
+    /// decisions (and the same later deadlines) as one that woke on time: a chain of timeouts
+    /// stays within its bound however late the call.
     pub fn handle_timeout(&mut self, now: Time) {
         if now < self.now || self.phase.state().is_terminal() {
             return;
         }
         #[cfg(debug_assertions)]
         let before = self.status();
-        self.now = now;
         while let Some((timer, at)) = self.timers.earliest() {
             if at > now {
                 break;
             }
             self.timers.disarm(timer);
+            self.now = self.now.max(at);
             self.step += 1;
             self.fire(timer);
+        }
+        if !self.phase.state().is_terminal() {
+            self.now = now;
         }
         #[cfg(debug_assertions)]
         self.debug_check(Some(&before));
@@ -1008,13 +1015,19 @@ impl Controller {
 
     /// The checkpoint in flight failed before completion.
     fn checkpoint_failed(&mut self, reason: AbortReason) {
+        let timed_out = reason == AbortReason::TimedOut;
         let Some(epoch) = self.abort_checkpoint(reason) else {
             return;
         };
         self.pause_anchor = self.now;
         match self.phase {
             Phase::CheckpointStopping if self.final_epoch == Some(epoch) => {
-                self.escalate(StopMode::Immediate, Reason::FinalCheckpointFailed { epoch })
+                let reason = if timed_out {
+                    Reason::FinalCheckpointTimedOut
+                } else {
+                    Reason::FinalCheckpointFailed { epoch }
+                };
+                self.escalate(StopMode::Immediate, reason)
             }
             Phase::CheckpointStopping => self.progress_checkpoint_stop(),
             _ => {

@@ -14,7 +14,10 @@ pub const MAP: OperatorId = OperatorId(1);
 pub const SINK: OperatorId = OperatorId(2);
 
 pub fn task(op: OperatorId, subtask: u32) -> TaskId {
-    TaskId { operator: op, subtask }
+    TaskId {
+        operator: op,
+        subtask,
+    }
 }
 
 /// source(2) -> map(2) -> two-phase-commit sink(2) on 2 workers: worker 0 hosts subtask 0 of
@@ -24,7 +27,11 @@ pub fn job() -> Job {
 }
 
 pub fn job_with(parallelism: u32, two_phase_commit: bool) -> Job {
-    let op = |name: &str, kind| Operator { name: name.into(), kind, parallelism };
+    let op = |name: &str, kind| Operator {
+        name: name.into(),
+        kind,
+        parallelism,
+    };
     Job {
         name: "test".into(),
         operators: vec![
@@ -32,7 +39,13 @@ pub fn job_with(parallelism: u32, two_phase_commit: bool) -> Job {
             op("map", OperatorKind::Transform),
             op("sink", OperatorKind::Sink { two_phase_commit }),
         ],
-        edges: vec![Edge { from: SRC, to: MAP }, Edge { from: MAP, to: SINK }],
+        edges: vec![
+            Edge { from: SRC, to: MAP },
+            Edge {
+                from: MAP,
+                to: SINK,
+            },
+        ],
         workers: 2,
     }
 }
@@ -52,7 +65,10 @@ pub fn config() -> Config {
         force_retry_backoff_ms: 500,
         heartbeat_timeout_ms: 60_000,
         scheduling_timeout_ms: 7_000,
-        restart_strategy: RestartStrategy::FixedDelay { delay_ms: 100, max_restarts: 2 },
+        restart_strategy: RestartStrategy::FixedDelay {
+            delay_ms: 100,
+            max_restarts: 2,
+        },
         healthy_duration_ms: 600_000,
         ttl_ms: None,
         jitter_seed: 7,
@@ -73,7 +89,11 @@ impl Harness {
 
     pub fn with(job: Job, config: Config) -> Harness {
         let c = Controller::new(job, config, Time(0)).expect("valid setup");
-        let mut h = Harness { c, now: Time(0), out: Vec::new() };
+        let mut h = Harness {
+            c,
+            now: Time(0),
+            out: Vec::new(),
+        };
         h.drain();
         h
     }
@@ -134,8 +154,17 @@ impl Harness {
         self.worker_gen(w, generation, event)
     }
 
-    pub fn worker_gen(&mut self, w: u32, generation: Generation, event: WorkerEvent) -> Result<(), Rejected> {
-        self.input(Input::Worker(FromWorker { worker: WorkerId(w), generation, event }))
+    pub fn worker_gen(
+        &mut self,
+        w: u32,
+        generation: Generation,
+        event: WorkerEvent,
+    ) -> Result<(), Rejected> {
+        self.input(Input::Worker(FromWorker {
+            worker: WorkerId(w),
+            generation,
+            event,
+        }))
     }
 
     pub fn stop(&mut self, mode: StopMode) -> Result<(), Rejected> {
@@ -151,7 +180,9 @@ impl Harness {
     /// Every task of the job, with its worker.
     pub fn tasks(&self) -> Vec<(u32, TaskId)> {
         let job = self.c.job();
-        job.tasks().map(|t| (job.worker_of(t).unwrap().0, t)).collect()
+        job.tasks()
+            .map(|t| (job.worker_of(t).unwrap().0, t))
+            .collect()
     }
 
     pub fn ack(&mut self, t: TaskId, epoch: Epoch) -> Result<(), Rejected> {
@@ -161,7 +192,8 @@ impl Harness {
 
     pub fn ack_all(&mut self, epoch: Epoch) {
         for (w, t) in self.tasks() {
-            self.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch }).expect("ack");
+            self.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch })
+                .expect("ack");
         }
     }
 
@@ -169,13 +201,21 @@ impl Harness {
         let job = self.c.job();
         self.tasks()
             .into_iter()
-            .filter(|(_, t)| matches!(job.operators[t.operator.0 as usize].kind, OperatorKind::Sink { two_phase_commit: true }))
+            .filter(|(_, t)| {
+                matches!(
+                    job.operators[t.operator.0 as usize].kind,
+                    OperatorKind::Sink {
+                        two_phase_commit: true
+                    }
+                )
+            })
             .collect()
     }
 
     pub fn commit_all(&mut self, epoch: Epoch) {
         for (w, t) in self.sinks() {
-            self.worker(w, WorkerEvent::Committed { task: t, epoch }).expect("commit");
+            self.worker(w, WorkerEvent::Committed { task: t, epoch })
+                .expect("commit");
         }
     }
 
@@ -186,14 +226,16 @@ impl Harness {
 
     pub fn finish_all(&mut self) {
         for (w, t) in self.tasks() {
-            self.worker(w, WorkerEvent::TaskFinished { task: t }).expect("finish");
+            self.worker(w, WorkerEvent::TaskFinished { task: t })
+                .expect("finish");
         }
     }
 
     /// One full periodic checkpoint at the current time: acks, persist, commits.
     pub fn complete_checkpoint(&mut self, epoch: Epoch) {
         self.ack_all(epoch);
-        self.input(Input::MetadataPersisted { epoch }).expect("persisted");
+        self.input(Input::MetadataPersisted { epoch })
+            .expect("persisted");
         self.commit_all(epoch);
     }
 
@@ -208,7 +250,9 @@ pub fn transitions(outputs: &[Output]) -> Vec<(Option<State>, State, Reason)> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Event(Event::Transition { from, to, reason }) => Some((*from, *to, reason.clone())),
+            Output::Event(Event::Transition { from, to, reason }) => {
+                Some((*from, *to, reason.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -216,7 +260,11 @@ pub fn transitions(outputs: &[Output]) -> Vec<(Option<State>, State, Reason)> {
 
 /// The outputs that are effects (everything but events).
 pub fn effects(outputs: &[Output]) -> Vec<Output> {
-    outputs.iter().filter(|o| !matches!(o, Output::Event(_))).cloned().collect()
+    outputs
+        .iter()
+        .filter(|o| !matches!(o, Output::Event(_)))
+        .cloned()
+        .collect()
 }
 
 /// The commands sent, as (worker, command).
