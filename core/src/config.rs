@@ -21,7 +21,11 @@ pub enum RestartStrategy {
     },
     /// The same delay before every restart; the job fails once more than `max_failures`
     /// failures fall within any `window_ms`.
-    FailureRate { delay_ms: u64, max_failures: u32, window_ms: u64 },
+    FailureRate {
+        delay_ms: u64,
+        max_failures: u32,
+        window_ms: u64,
+    },
 }
 
 impl Default for RestartStrategy {
@@ -116,13 +120,16 @@ impl Default for Config {
 }
 
 /// Why a configuration was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A duration or count that must be positive is zero.
     Zero { field: &'static str },
     /// Two fields contradict each other.
-    Inconsistent { field: &'static str, reason: &'static str },
+    Inconsistent {
+        field: &'static str,
+        reason: &'static str,
+    },
     /// A duration is so long that sums of durations could overflow.
     TooLarge { field: &'static str, max_ms: u64 },
 }
@@ -170,7 +177,9 @@ impl Config {
             });
         }
         if self.retained_checkpoints == 0 {
-            return Err(ConfigError::Zero { field: "retained_checkpoints" });
+            return Err(ConfigError::Zero {
+                field: "retained_checkpoints",
+            });
         }
         if self.force_retries > 16 {
             return Err(ConfigError::Inconsistent {
@@ -210,7 +219,11 @@ impl Config {
                 }
                 Ok(())
             }
-            RestartStrategy::FailureRate { delay_ms, window_ms, .. } => {
+            RestartStrategy::FailureRate {
+                delay_ms,
+                window_ms,
+                ..
+            } => {
                 bounded("restart delay_ms", delay_ms)?;
                 positive("restart window_ms", window_ms)?;
                 bounded("restart window_ms", window_ms)
@@ -225,7 +238,9 @@ impl Config {
         let pauses: u64 = (0..self.force_retries)
             .map(|retry| self.force_retry_backoff_ms.saturating_mul(1 << retry))
             .sum();
-        attempts.saturating_mul(self.force_timeout_ms).saturating_add(pauses)
+        attempts
+            .saturating_mul(self.force_timeout_ms)
+            .saturating_add(pauses)
     }
 
     /// Longest time from a stop request to a terminal state:
@@ -238,7 +253,8 @@ impl Config {
 
     /// The pause before re-asking a kill for the `retry`-th time (1-based).
     pub(crate) fn force_retry_pause_ms(&self, retry: u32) -> u64 {
-        self.force_retry_backoff_ms.saturating_mul(1 << retry.saturating_sub(1).min(16))
+        self.force_retry_backoff_ms
+            .saturating_mul(1 << retry.saturating_sub(1).min(16))
     }
 }
 
@@ -252,7 +268,10 @@ fn positive(field: &'static str, value: u64) -> Result<(), ConfigError> {
 
 fn bounded(field: &'static str, value: u64) -> Result<(), ConfigError> {
     if value > MAX_DURATION_MS {
-        Err(ConfigError::TooLarge { field, max_ms: MAX_DURATION_MS })
+        Err(ConfigError::TooLarge {
+            field,
+            max_ms: MAX_DURATION_MS,
+        })
     } else {
         Ok(())
     }

@@ -91,7 +91,11 @@ pub enum WorkerEvent {
     /// `task` has snapshotted its part of `epoch`.
     CheckpointAcked { task: TaskId, epoch: Epoch },
     /// `task` could not snapshot its part of `epoch`.
-    CheckpointFailed { task: TaskId, epoch: Epoch, reason: String },
+    CheckpointFailed {
+        task: TaskId,
+        epoch: Epoch,
+        reason: String,
+    },
     /// Two-phase-commit sink `task` has committed `epoch`.
     Committed { task: TaskId, epoch: Epoch },
     /// `task` ended normally (end of input, a `then_stop` checkpoint, or a stop).

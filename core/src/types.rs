@@ -6,7 +6,9 @@ use std::fmt;
 /// A point on the embedder's monotonic clock, in milliseconds.
 ///
 /// The core never reads a clock: every call takes `now: Time`, and time may not go backwards.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Time(pub u64);
 
@@ -147,7 +149,11 @@ impl fmt::Display for JobError {
                 write!(f, "operator {operator} has parallelism 0")
             }
             JobError::UnknownOperator { edge } => {
-                write!(f, "edge {}->{} names an unknown operator", edge.from, edge.to)
+                write!(
+                    f,
+                    "edge {}->{} names an unknown operator",
+                    edge.from, edge.to
+                )
             }
             JobError::SelfLoop { operator } => write!(f, "operator {operator} feeds itself"),
             JobError::DuplicateEdge { edge } => {
@@ -170,10 +176,17 @@ impl fmt::Display for JobError {
             JobError::NoSource => write!(f, "the job has no source"),
             JobError::NoSink => write!(f, "the job has no sink"),
             JobError::MoreWorkersThanTasks { workers, tasks } => {
-                write!(f, "{workers} workers for {tasks} tasks: some would host nothing")
+                write!(
+                    f,
+                    "{workers} workers for {tasks} tasks: some would host nothing"
+                )
             }
             JobError::TooManyTasks { tasks } => {
-                write!(f, "{tasks} tasks is more than the supported {}", Job::MAX_TASKS)
+                write!(
+                    f,
+                    "{tasks} tasks is more than the supported {}",
+                    Job::MAX_TASKS
+                )
             }
         }
     }
@@ -204,7 +217,10 @@ impl Job {
             return Err(JobError::TooManyTasks { tasks });
         }
         if u64::from(self.workers) > tasks {
-            return Err(JobError::MoreWorkersThanTasks { workers: self.workers, tasks });
+            return Err(JobError::MoreWorkersThanTasks {
+                workers: self.workers,
+                tasks,
+            });
         }
         self.validate_edges()?;
         self.validate_kinds()?;
@@ -222,7 +238,9 @@ impl Job {
                 return Err(JobError::UnknownOperator { edge });
             }
             if edge.from == edge.to {
-                return Err(JobError::SelfLoop { operator: edge.from });
+                return Err(JobError::SelfLoop {
+                    operator: edge.from,
+                });
             }
             if !seen.insert((edge.from, edge.to)) {
                 return Err(JobError::DuplicateEdge { edge });
@@ -238,7 +256,9 @@ impl Job {
             let has_in = self.edges.iter().any(|e| e.to == id);
             let has_out = self.edges.iter().any(|e| e.from == id);
             match op.kind {
-                OperatorKind::Source if has_in => return Err(JobError::SourceWithInput { operator: id }),
+                OperatorKind::Source if has_in => {
+                    return Err(JobError::SourceWithInput { operator: id })
+                }
                 OperatorKind::Source if !has_out => {
                     return Err(JobError::SourceWithoutOutput { operator: id })
                 }
@@ -289,12 +309,18 @@ impl Job {
 
     /// The operators feeding `op`.
     pub fn inputs_of(&self, op: OperatorId) -> impl Iterator<Item = OperatorId> + '_ {
-        self.edges.iter().filter(move |e| e.to == op).map(|e| e.from)
+        self.edges
+            .iter()
+            .filter(move |e| e.to == op)
+            .map(|e| e.from)
     }
 
     /// The operators `op` feeds.
     pub fn outputs_of(&self, op: OperatorId) -> impl Iterator<Item = OperatorId> + '_ {
-        self.edges.iter().filter(move |e| e.from == op).map(|e| e.to)
+        self.edges
+            .iter()
+            .filter(move |e| e.from == op)
+            .map(|e| e.to)
     }
 
     /// The operator with this id, if any.
@@ -305,7 +331,10 @@ impl Job {
     /// Every task of the job, operator by operator, subtask by subtask.
     pub fn tasks(&self) -> impl Iterator<Item = TaskId> + '_ {
         self.operators.iter().enumerate().flat_map(|(i, op)| {
-            (0..op.parallelism).map(move |subtask| TaskId { operator: op_id(i), subtask })
+            (0..op.parallelism).map(move |subtask| TaskId {
+                operator: op_id(i),
+                subtask,
+            })
         })
     }
 

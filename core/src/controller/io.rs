@@ -72,9 +72,15 @@ pub enum Input {
     /// A message from a worker.
     Worker(FromWorker),
     /// The scheduler could not start the workers of `generation`.
-    SchedulerFailed { generation: Generation, reason: String },
+    SchedulerFailed {
+        generation: Generation,
+        reason: String,
+    },
     /// The scheduler saw a worker process of `generation` exit.
-    WorkerExited { worker: WorkerId, generation: Generation },
+    WorkerExited {
+        worker: WorkerId,
+        generation: Generation,
+    },
     /// The scheduler confirms that every worker of `generation` is gone.
     WorkersStopped { generation: Generation },
     /// The metadata of `epoch` is durably stored.
@@ -111,7 +117,10 @@ pub enum InputKind {
 pub enum Output {
     /// Start every worker of `generation`, restoring from `restore` if set. Answered by each
     /// worker's [`crate::WorkerEvent::Ready`] or by [`Input::SchedulerFailed`].
-    StartWorkers { generation: Generation, restore: Option<Epoch> },
+    StartWorkers {
+        generation: Generation,
+        restore: Option<Epoch>,
+    },
     /// Kill every worker of `generation`. Answered by [`Input::WorkersStopped`].
     StopWorkers { generation: Generation },
     /// The job is over and every task of `generation` has finished: the scheduler may reap
@@ -121,7 +130,10 @@ pub enum Output {
     Send { worker: WorkerId, message: ToWorker },
     /// Durably store the metadata of checkpoint `epoch`. Answered by
     /// [`Input::MetadataPersisted`] or [`Input::MetadataPersistFailed`].
-    PersistMetadata { epoch: Epoch, generation: Generation },
+    PersistMetadata {
+        epoch: Epoch,
+        generation: Generation,
+    },
     /// Delete the checkpoints older than `before`. Answered by [`Input::CleanupDone`].
     Cleanup { before: Epoch },
     /// Something worth observing happened.
@@ -132,19 +144,52 @@ pub enum Output {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Event {
-    Transition { from: Option<State>, to: State, reason: Reason },
-    StopRequested { mode: StopMode },
-    CheckpointStarted { epoch: Epoch, then_stop: bool },
-    CheckpointAcked { epoch: Epoch },
-    CheckpointCompleted { epoch: Epoch },
-    CommitStarted { epoch: Epoch, tasks: u32 },
-    CheckpointCommitted { epoch: Epoch },
-    CheckpointAborted { epoch: Epoch, reason: AbortReason },
-    CleanupStarted { before: Epoch },
-    CleanupAbandoned { before: Epoch },
-    WorkerLost { worker: WorkerId },
-    KillRetried { generation: Generation, attempt: u32 },
-    RestartScheduled { delay_ms: u64, restarts: u32 },
+    Transition {
+        from: Option<State>,
+        to: State,
+        reason: Reason,
+    },
+    StopRequested {
+        mode: StopMode,
+    },
+    CheckpointStarted {
+        epoch: Epoch,
+        then_stop: bool,
+    },
+    CheckpointAcked {
+        epoch: Epoch,
+    },
+    CheckpointCompleted {
+        epoch: Epoch,
+    },
+    CommitStarted {
+        epoch: Epoch,
+        tasks: u32,
+    },
+    CheckpointCommitted {
+        epoch: Epoch,
+    },
+    CheckpointAborted {
+        epoch: Epoch,
+        reason: AbortReason,
+    },
+    CleanupStarted {
+        before: Epoch,
+    },
+    CleanupAbandoned {
+        before: Epoch,
+    },
+    WorkerLost {
+        worker: WorkerId,
+    },
+    KillRetried {
+        generation: Generation,
+        attempt: u32,
+    },
+    RestartScheduled {
+        delay_ms: u64,
+        restarts: u32,
+    },
     RestartBudgetReset,
 }
 
@@ -153,8 +198,13 @@ pub enum Event {
 #[non_exhaustive]
 pub enum AbortReason {
     TimedOut,
-    TaskFailed { task: TaskId, reason: String },
-    PersistFailed { reason: String },
+    TaskFailed {
+        task: TaskId,
+        reason: String,
+    },
+    PersistFailed {
+        reason: String,
+    },
     /// The job stopped or failed before it completed.
     Superseded,
 }
@@ -191,26 +241,66 @@ pub enum Reason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Rejected {
-    TimeWentBackwards { now: Time, last: Time },
-    Terminal { state: State },
-    WrongGeneration { got: Generation, current: Generation },
-    UnknownWorker { worker: WorkerId },
-    UnknownTask { task: TaskId },
-    TaskNotOnWorker { task: TaskId, worker: WorkerId },
-    TaskNotRunning { task: TaskId },
+    TimeWentBackwards {
+        now: Time,
+        last: Time,
+    },
+    Terminal {
+        state: State,
+    },
+    WrongGeneration {
+        got: Generation,
+        current: Generation,
+    },
+    UnknownWorker {
+        worker: WorkerId,
+    },
+    UnknownTask {
+        task: TaskId,
+    },
+    TaskNotOnWorker {
+        task: TaskId,
+        worker: WorkerId,
+    },
+    TaskNotRunning {
+        task: TaskId,
+    },
     /// The epoch is not the one in flight in the phase this message belongs to.
-    WrongEpoch { got: Epoch, expected: Option<Epoch> },
-    DuplicateAck { task: TaskId, epoch: Epoch },
-    DuplicateCommit { task: TaskId, epoch: Epoch },
-    DuplicateReady { worker: WorkerId },
+    WrongEpoch {
+        got: Epoch,
+        expected: Option<Epoch>,
+    },
+    DuplicateAck {
+        task: TaskId,
+        epoch: Epoch,
+    },
+    DuplicateCommit {
+        task: TaskId,
+        epoch: Epoch,
+    },
+    DuplicateReady {
+        worker: WorkerId,
+    },
     /// The task takes no part in that phase (e.g. a commit from a task that is not a
     /// two-phase-commit sink).
-    NotParticipating { task: TaskId, epoch: Epoch },
+    NotParticipating {
+        task: TaskId,
+        epoch: Epoch,
+    },
     /// Nothing of the kind was asked for or expected now.
-    Unexpected { input: InputKind, state: State },
-    StopNotStronger { current: StopMode, requested: StopMode },
+    Unexpected {
+        input: InputKind,
+        state: State,
+    },
+    StopNotStronger {
+        current: StopMode,
+        requested: StopMode,
+    },
     /// Not a cleanup the controller asked for.
-    WrongCleanup { got: Epoch, expected: Option<Epoch> },
+    WrongCleanup {
+        got: Epoch,
+        expected: Option<Epoch>,
+    },
 }
 
 impl fmt::Display for Rejected {

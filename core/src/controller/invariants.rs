@@ -1,0 +1,307 @@
+//! The safety invariants of the design, as one function.
+//!
+//! [`check`] is asserted after every `handle*` call in debug builds; the model checker and the
+//! simulator call the same function. Property names match `specs/PROPERTIES.md`.
+
+use super::{Controller, Phase, RecoveryStage, Stage};
+use crate::controller::io::{State, Status};
+use crate::controller::timers::Timer;
+use crate::protocol::StopMode;
+use std::fmt;
+
+/// A broken invariant: the property's name and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub property: &'static str,
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.property, self.detail)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+fn ensure(
+    ok: bool,
+    property: &'static str,
+    detail: impl FnOnce() -> String,
+) -> Result<(), Violation> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Violation {
+            property,
+            detail: detail(),
+        })
+    }
+}
+
+/// Checks every safety invariant of `c`, and, given the status before the last step, every
+/// property of that step.
+pub fn check(before: Option<&Status>, c: &Controller) -> Result<(), Violation> {
+    check_state(c)?;
+    if let Some(before) = before {
+        check_step(before, &c.status())?;
+    }
+    Ok(())
+}
+
+fn check_state(c: &Controller) -> Result<(), Violation> {
+    let state = c.phase.state();
+    check_checkpoint(c, state)?;
+    check_bounded(c, state)?;
+    check_generations(c, state)?;
+    check_stop(c, state)?;
+    check_tasks(c)
+}
+
+/// single_checkpoint_in_flight, epochs_increase, commit_after_persist, no_periodic_after_stop.
+fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
+    if let Some(last) = c.last_completed {
+        ensure(last < c.next_epoch, "epochs_increase", || {
+            format!(
+                "completed {last} is not below the next epoch {}",
+                c.next_epoch
+            )
+        })?;
+    }
+    let Some(cp) = &c.checkpoint else {
+        return Ok(());
+    };
+    ensure(
+        matches!(state, State::Running | State::CheckpointStopping),
+        "single_checkpoint_in_flight",
+        || format!("checkpoint {} in flight in {state}", cp.epoch),
+    )?;
+    ensure(cp.epoch < c.next_epoch, "epochs_increase", || {
+        format!(
+            "in-flight {} is not below the next epoch {}",
+            cp.epoch, c.next_epoch
+        )
+    })?;
+    match cp.stage {
+        Stage::Committing { remaining } => {
+            ensure(
+                c.last_completed == Some(cp.epoch) && !c.last_completed_committed,
+                "commit_after_persist",
+                || {
+                    format!(
+                        "committing {} but last persisted is {:?}",
+                        cp.epoch, c.last_completed
+                    )
+                },
+            )?;
+            let marked = c
+                .marks
+                .iter()
+                .zip(&c.two_phase)
+                .filter(|(m, t)| **m && **t)
+                .count();
+            ensure(
+                marked as u32 + remaining == c.two_phase_tasks,
+                "commit_after_persist",
+                || {
+                    format!(
+                        "{marked} commits seen + {remaining} to come != {} sinks",
+                        c.two_phase_tasks
+                    )
+                },
+            )?;
+        }
+        Stage::Barriers { remaining } => {
+            let marked = c.marks.iter().filter(|m| **m).count();
+            ensure(
+                marked + remaining as usize == c.marks.len(),
+                "single_checkpoint_in_flight",
+                || {
+                    format!(
+                        "{marked} acks + {remaining} to come != {} tasks",
+                        c.marks.len()
+                    )
+                },
+            )?;
+            ensure(c.last_completed < Some(cp.epoch), "epochs_increase", || {
+                format!(
+                    "in-flight {} not above completed {:?}",
+                    cp.epoch, c.last_completed
+                )
+            })?;
+        }
+        Stage::Persisting => {
+            ensure(c.last_completed < Some(cp.epoch), "epochs_increase", || {
+                format!(
+                    "in-flight {} not above completed {:?}",
+                    cp.epoch, c.last_completed
+                )
+            })?;
+        }
+    }
+    let periodic_after_stop = !cp.then_stop
+        && !matches!(cp.stage, Stage::Committing { .. })
+        && c.stop_step.is_some_and(|stop| cp.started_step > stop);
+    ensure(!periodic_after_stop, "no_periodic_after_stop", || {
+        format!(
+            "periodic checkpoint {} started after the stop request",
+            cp.epoch
+        )
+    })?;
+    ensure(
+        cp.then_stop == (c.final_epoch == Some(cp.epoch)),
+        "no_periodic_after_stop",
+        || {
+            format!(
+                "checkpoint {} then_stop={} but final is {:?}",
+                cp.epoch, cp.then_stop, c.final_epoch
+            )
+        },
+    )?;
+    ensure(
+        c.timers.is_armed(Timer::CheckpointTimeout),
+        "checkpoint_resolves",
+        || format!("checkpoint {} in flight without a timeout", cp.epoch),
+    )
+}
+
+/// Every wait has a timeout: each non-terminal state has the timer that bounds it; terminal
+/// states have none.
+fn check_bounded(c: &Controller, state: State) -> Result<(), Violation> {
+    let bound = match &c.phase {
+        Phase::Scheduling { .. } => Some(Timer::Scheduling),
+        Phase::Running => Some(Timer::Heartbeat),
+        Phase::CheckpointStopping => Some(Timer::FinalCheckpoint),
+        Phase::StopJob(_) | Phase::Finishing => Some(Timer::Stop),
+        Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing(_)) => {
+            Some(Timer::Kill)
+        }
+        Phase::Recovering(RecoveryStage::Backoff) => Some(Timer::RestartBackoff),
+        Phase::Stopped | Phase::Finished | Phase::Failed => None,
+    };
+    match bound {
+        Some(timer) => ensure(c.timers.is_armed(timer), "stop_terminates", || {
+            format!("{state} waits without its {timer:?} timer")
+        }),
+        None => ensure(
+            c.timers.armed().next().is_none() && c.cleanup.is_none(),
+            "terminal_absorbs",
+            || {
+                format!(
+                    "{state} still has timers armed: {:?}",
+                    c.timers.armed().collect::<Vec<_>>()
+                )
+            },
+        ),
+    }
+}
+
+/// single_generation_running: a generation above the first starts only once the one before
+/// it is confirmed gone.
+fn check_generations(c: &Controller, state: State) -> Result<(), Violation> {
+    let first = c.generation.0 == 1 && c.stopped_generation.is_none();
+    let previous_gone = c
+        .stopped_generation
+        .is_some_and(|g| g.0 + 1 >= c.generation.0);
+    ensure(first || previous_gone, "single_generation_running", || {
+        format!(
+            "{} in {state} but last confirmed gone is {:?}",
+            c.generation, c.stopped_generation
+        )
+    })?;
+    ensure(
+        c.stopped_generation.is_none_or(|g| g <= c.generation),
+        "single_generation_running",
+        || {
+            format!(
+                "{:?} confirmed gone is above the current {}",
+                c.stopped_generation, c.generation
+            )
+        },
+    )
+}
+
+/// checkpoint_stop_commits_final and the stop level matching the state.
+fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
+    if state == State::Stopped && c.stop == Some(StopMode::Checkpoint) {
+        let committed = c.final_epoch.is_some()
+            && c.last_completed == c.final_epoch
+            && c.last_completed_committed
+            && c.finished_tasks as usize == c.tasks.len();
+        ensure(committed, "checkpoint_stop_commits_final", || {
+            format!(
+                "Stopped by a checkpoint stop with final {:?}, completed {:?} (committed {}), {}/{} tasks finished",
+                c.final_epoch,
+                c.last_completed,
+                c.last_completed_committed,
+                c.finished_tasks,
+                c.tasks.len()
+            )
+        })?;
+    }
+    let level_matches = match &c.phase {
+        Phase::CheckpointStopping => c.stop == Some(StopMode::Checkpoint),
+        Phase::StopJob(mode) => c.stop == Some((*mode).into()),
+        Phase::Running | Phase::Scheduling { .. } | Phase::Recovering(_) => c.stop.is_none(),
+        _ => true,
+    };
+    ensure(level_matches, "escalation_monotone", || {
+        format!("stop level {:?} in {state}", c.stop)
+    })
+}
+
+fn check_tasks(c: &Controller) -> Result<(), Violation> {
+    let finished = c
+        .tasks
+        .iter()
+        .filter(|t| **t == super::TaskRun::Finished)
+        .count();
+    ensure(
+        finished == c.finished_tasks as usize,
+        "task_accounting",
+        || format!("{finished} tasks finished but {} counted", c.finished_tasks),
+    )
+}
+
+/// The properties of one step: epochs_increase, escalation_monotone, terminal_absorbs.
+fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
+    ensure(
+        after.last_epoch >= before.last_epoch,
+        "epochs_increase",
+        || {
+            format!(
+                "last epoch went from {:?} to {:?}",
+                before.last_epoch, after.last_epoch
+            )
+        },
+    )?;
+    ensure(
+        after.last_completed >= before.last_completed,
+        "epochs_increase",
+        || {
+            format!(
+                "completed went from {:?} to {:?}",
+                before.last_completed, after.last_completed
+            )
+        },
+    )?;
+    ensure(after.stop >= before.stop, "escalation_monotone", || {
+        format!("stop level went from {:?} to {:?}", before.stop, after.stop)
+    })?;
+    ensure(
+        after.generation >= before.generation,
+        "single_generation_running",
+        || {
+            format!(
+                "generation went from {} to {}",
+                before.generation, after.generation
+            )
+        },
+    )?;
+    if before.state.is_terminal() {
+        ensure(after == before, "terminal_absorbs", || {
+            format!("{} changed: {before:?} -> {after:?}", before.state)
+        })?;
+    }
+    Ok(())
+}

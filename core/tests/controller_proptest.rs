@@ -1,0 +1,469 @@
+//! Arbitrary input sequences against the controller: valid, stale, duplicate and garbage
+//! inputs mixed, with time moving forward by arbitrary steps.
+//!
+//! After every step: no panic, the invariants hold, a refused input changed nothing, deadlines
+//! are not in the past, terminal states absorb. At the end, from wherever the sequence left the
+//! job, a stop followed only by timeouts and by the environment confirming the effects it was
+//! asked for (workers stopped, metadata persisted, cleanup done; nothing from the workers)
+//! reaches Stopped within `checkpoint_timeout + stop_timeout + force bound` of the first stop.
+
+mod support;
+
+use proptest::prelude::*;
+use quiesce_core::controller::invariants;
+use quiesce_core::controller::Controller;
+use quiesce_core::{
+    CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output,
+    RestartStrategy, State, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,
+};
+use support::*;
+
+#[derive(Clone, Debug)]
+enum Action {
+    /// Time moves forward by this many ms, then due timers fire.
+    Advance(u32),
+    Stop(u8),
+    /// What a well-behaved environment sends next: readiness, acks, persistence results,
+    /// commits, confirmations, heartbeats, task completions.
+    Progress {
+        kind: u8,
+        pick: u16,
+    },
+    /// A failure: a task, a worker, the scheduler, a snapshot or the metadata store.
+    Disrupt {
+        kind: u8,
+        pick: u16,
+    },
+    /// Anything: unknown workers and tasks, other generations and epochs.
+    Garbage {
+        kind: u8,
+        worker: u8,
+        generation: i8,
+        epoch: i8,
+        pick: u16,
+    },
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        4 => prop_oneof![4 => 0u32..1_200, 1 => 0u32..12_000].prop_map(Action::Advance),
+        1 => any::<u8>().prop_map(Action::Stop),
+        12 => (any::<u8>(), any::<u16>()).prop_map(|(kind, pick)| Action::Progress { kind, pick }),
+        1 => (any::<u8>(), any::<u16>()).prop_map(|(kind, pick)| Action::Disrupt { kind, pick }),
+        2 => (any::<u8>(), 0u8..4, -1i8..=1, -2i8..=2, any::<u16>()).prop_map(
+            |(kind, worker, generation, epoch, pick)| Action::Garbage { kind, worker, generation, epoch, pick }
+        ),
+    ]
+}
+
+fn setup() -> impl Strategy<Value = (Job, Config)> {
+    let jobs = prop_oneof![
+        Just(job()),
+        Just(job_with(1, false)),
+        Just(job_with(3, true))
+    ];
+    let strategies = prop_oneof![
+        Just(RestartStrategy::FixedDelay {
+            delay_ms: 100,
+            max_restarts: 2
+        }),
+        Just(RestartStrategy::FixedDelay {
+            delay_ms: 0,
+            max_restarts: 3
+        }),
+        Just(RestartStrategy::ExponentialDelay {
+            initial_delay_ms: 50,
+            max_delay_ms: 400,
+            jitter_percent: 50,
+            max_restarts: 3
+        }),
+        Just(RestartStrategy::FailureRate {
+            delay_ms: 10,
+            max_failures: 2,
+            window_ms: 5_000
+        }),
+    ];
+    (
+        jobs,
+        strategies,
+        0u32..3,
+        500u64..20_000,
+        prop::option::of(1u64..30_000),
+    )
+        .prop_map(
+            |(job, restart_strategy, tolerable, heartbeat_timeout_ms, ttl_ms)| {
+                let config = Config {
+                    restart_strategy,
+                    tolerable_checkpoint_failures: tolerable,
+                    heartbeat_timeout_ms,
+                    ttl_ms,
+                    ..config()
+                };
+                (job, config)
+            },
+        )
+}
+
+fn stop_mode(pick: u8) -> StopMode {
+    [
+        StopMode::Checkpoint,
+        StopMode::Graceful,
+        StopMode::Immediate,
+        StopMode::Force,
+    ][pick as usize % 4]
+}
+
+struct Driver {
+    c: Controller,
+    now: Time,
+    tasks: Vec<TaskId>,
+    /// The cleanup last asked for, if any.
+    cleanup: Option<Epoch>,
+    /// When the first stop was accepted (by request or TTL).
+    stop_at: Option<Time>,
+    /// Effects asked for and not yet answered by the liveness phase.
+    asked: Vec<Output>,
+}
+
+impl Driver {
+    fn new(job: Job, config: Config) -> Driver {
+        let tasks = job.tasks().collect();
+        let c = Controller::new(job, config, Time(0)).expect("valid setup");
+        let mut d = Driver {
+            c,
+            now: Time(0),
+            tasks,
+            cleanup: None,
+            stop_at: None,
+            asked: Vec::new(),
+        };
+        d.drain();
+        d
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        while let Some(o) = self.c.poll_output() {
+            match &o {
+                Output::Cleanup { before } => self.cleanup = Some(*before),
+                Output::StopWorkers { .. } | Output::PersistMetadata { .. } => {}
+                Output::Event(Event::StopRequested { .. }) if self.stop_at.is_none() => {
+                    self.stop_at = Some(self.now)
+                }
+                _ => {}
+            }
+            if matches!(
+                o,
+                Output::Cleanup { .. }
+                    | Output::StopWorkers { .. }
+                    | Output::PersistMetadata { .. }
+            ) {
+                self.asked.push(o.clone());
+            }
+            out.push(o);
+        }
+        out
+    }
+
+    fn advance(&mut self, dt: u32) -> Result<(), TestCaseError> {
+        let before = self.c.status();
+        self.now = self.now.plus_ms(u64::from(dt));
+        self.c.handle_timeout(self.now);
+        invariants::check(Some(&before), &self.c)
+            .map_err(|v| TestCaseError::fail(v.to_string()))?;
+        if let Some(at) = self.c.poll_timeout() {
+            prop_assert!(
+                at > self.now,
+                "deadline {at} not after now {} after handle_timeout",
+                self.now
+            );
+        }
+        self.drain();
+        Ok(())
+    }
+
+    fn feed(&mut self, input: Input) -> Result<(), TestCaseError> {
+        let before = self.c.clone();
+        let status = self.c.status();
+        let result = self.c.handle(self.now, input.clone());
+        invariants::check(Some(&status), &self.c)
+            .map_err(|v| TestCaseError::fail(v.to_string()))?;
+        if status.state.is_terminal() {
+            prop_assert!(
+                result.is_err(),
+                "terminal {:?} accepted {input:?}",
+                status.state
+            );
+        }
+        if result.is_err() {
+            prop_assert!(self.c == before, "refused {input:?} changed the controller");
+            prop_assert!(
+                self.c.poll_output().is_none(),
+                "refused {input:?} emitted output"
+            );
+        }
+        if let Some(at) = self.c.poll_timeout() {
+            prop_assert!(at >= self.now, "deadline {at} before now {}", self.now);
+        }
+        self.drain();
+        Ok(())
+    }
+
+    fn worker_of(&self, task: TaskId) -> WorkerId {
+        self.c.job().worker_of(task).expect("job task")
+    }
+
+    fn msg(&self, worker: WorkerId, generation: Generation, event: WorkerEvent) -> Input {
+        Input::Worker(FromWorker {
+            worker,
+            generation,
+            event,
+        })
+    }
+
+    fn epoch_now(&self) -> Epoch {
+        let s = self.c.status();
+        s.in_flight
+            .map(|f| f.epoch)
+            .or(s.last_epoch)
+            .unwrap_or(Epoch(1))
+    }
+
+    /// The inputs a well-behaved environment could send next.
+    fn progress(&self, kind: u8, pick: u16) -> Vec<Input> {
+        let g = self.c.status().generation;
+        let task = self.tasks[pick as usize % self.tasks.len()];
+        let epoch = self.epoch_now();
+        let each_task = |event: &dyn Fn(TaskId) -> WorkerEvent| -> Vec<Input> {
+            self.tasks
+                .iter()
+                .map(|&t| self.msg(self.worker_of(t), g, event(t)))
+                .collect()
+        };
+        let each_worker = |event: WorkerEvent| -> Vec<Input> {
+            (0..self.c.job().workers)
+                .map(|w| self.msg(WorkerId(w), g, event.clone()))
+                .collect()
+        };
+        let one = |event| vec![self.msg(self.worker_of(task), g, event)];
+        if kind % 2 == 0 {
+            // What the current state waits for.
+            let s = self.c.status();
+            return match (s.state, s.in_flight.map(|f| f.stage)) {
+                (State::Scheduling, _) => each_worker(WorkerEvent::Ready),
+                (_, Some(CheckpointStage::Barriers { .. })) => {
+                    each_task(&|task| WorkerEvent::CheckpointAcked { task, epoch })
+                }
+                (_, Some(CheckpointStage::Persisting)) => vec![Input::MetadataPersisted { epoch }],
+                (_, Some(CheckpointStage::Committing { .. })) => {
+                    each_task(&|task| WorkerEvent::Committed { task, epoch })
+                }
+                (State::Stopping(Stopping::StopWorkers) | State::Recovering, _) => {
+                    vec![Input::WorkersStopped { generation: g }]
+                }
+                (State::Running, None) => each_worker(WorkerEvent::Heartbeat),
+                _ => each_task(&|task| WorkerEvent::TaskFinished { task }),
+            };
+        }
+        match kind % 10 {
+            0 => each_worker(WorkerEvent::Ready),
+            1 => each_task(&|task| WorkerEvent::CheckpointAcked { task, epoch }),
+            2 => one(WorkerEvent::CheckpointAcked { task, epoch }),
+            3 => vec![Input::MetadataPersisted { epoch }],
+            4 => each_task(&|task| WorkerEvent::Committed { task, epoch }),
+            5 => vec![Input::WorkersStopped { generation: g }],
+            6 => each_worker(WorkerEvent::Heartbeat),
+            7 => one(WorkerEvent::TaskFinished { task }),
+            8 => each_task(&|task| WorkerEvent::TaskFinished { task }),
+            _ => self
+                .cleanup
+                .map(|before| Input::CleanupDone { before })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn disrupt(&self, kind: u8, pick: u16) -> Input {
+        let g = self.c.status().generation;
+        let task = self.tasks[pick as usize % self.tasks.len()];
+        let w = self.worker_of(task);
+        let epoch = self.epoch_now();
+        match kind % 5 {
+            0 => self.msg(
+                w,
+                g,
+                WorkerEvent::TaskFailed {
+                    task,
+                    reason: "crash".into(),
+                },
+            ),
+            1 => self.msg(
+                w,
+                g,
+                WorkerEvent::CheckpointFailed {
+                    task,
+                    epoch,
+                    reason: "disk".into(),
+                },
+            ),
+            2 => Input::MetadataPersistFailed {
+                epoch,
+                reason: "store".into(),
+            },
+            3 => Input::WorkerExited {
+                worker: w,
+                generation: g,
+            },
+            _ => Input::SchedulerFailed {
+                generation: g,
+                reason: "no slots".into(),
+            },
+        }
+    }
+
+    fn garbage(&self, kind: u8, worker: u8, generation: i8, epoch: i8, pick: u16) -> Input {
+        let s = self.c.status();
+        let g = Generation(s.generation.0.saturating_add_signed(i64::from(generation)));
+        let e = Epoch(self.epoch_now().0.saturating_add_signed(i64::from(epoch)));
+        let task = match pick % 5 {
+            0 => TaskId {
+                operator: quiesce_core::OperatorId(9),
+                subtask: 0,
+            },
+            1 => TaskId {
+                operator: SRC,
+                subtask: 7,
+            },
+            _ => self.tasks[pick as usize % self.tasks.len()],
+        };
+        let w = WorkerId(u32::from(worker));
+        let event = |event| self.msg(w, g, event);
+        match kind % 12 {
+            0 => event(WorkerEvent::Ready),
+            1 => event(WorkerEvent::CheckpointAcked { task, epoch: e }),
+            2 => event(WorkerEvent::Committed { task, epoch: e }),
+            3 => event(WorkerEvent::TaskFinished { task }),
+            4 => event(WorkerEvent::TaskFailed {
+                task,
+                reason: String::new(),
+            }),
+            5 => event(WorkerEvent::CheckpointFailed {
+                task,
+                epoch: e,
+                reason: String::new(),
+            }),
+            6 => event(WorkerEvent::Heartbeat),
+            7 => Input::MetadataPersisted { epoch: e },
+            8 => Input::WorkersStopped { generation: g },
+            9 => Input::CleanupDone { before: e },
+            10 => Input::WorkerExited {
+                worker: w,
+                generation: g,
+            },
+            _ => Input::SchedulerFailed {
+                generation: g,
+                reason: String::new(),
+            },
+        }
+    }
+
+    fn act(&mut self, action: &Action) -> Result<(), TestCaseError> {
+        match *action {
+            Action::Advance(dt) => self.advance(dt),
+            Action::Stop(mode) => self.feed(Input::Stop(stop_mode(mode))),
+            Action::Progress { kind, pick } => {
+                for input in self.progress(kind, pick) {
+                    self.feed(input)?;
+                }
+                Ok(())
+            }
+            Action::Disrupt { kind, pick } => self.feed(self.disrupt(kind, pick)),
+            Action::Garbage {
+                kind,
+                worker,
+                generation,
+                epoch,
+                pick,
+            } => self.feed(self.garbage(kind, worker, generation, epoch, pick)),
+        }
+    }
+
+    /// Stop, then only timeouts and confirmations of the effects asked for.
+    fn stop_and_confirm(&mut self, mode: StopMode) -> Result<(), TestCaseError> {
+        if self.c.state().is_terminal() {
+            return Ok(());
+        }
+        let _ = self.c.handle(self.now, Input::Stop(mode));
+        self.drain();
+        let stop_at = self.stop_at.expect("a stop is under way");
+        let deadline = stop_at.plus_ms(self.c.config().stop_bound_ms());
+        // Every round answers the effects asked for or fires a timer; the bound keeps it finite.
+        for _ in 0..10_000 {
+            if self.c.state().is_terminal() {
+                break;
+            }
+            let answers: Vec<Input> = std::mem::take(&mut self.asked)
+                .into_iter()
+                .filter_map(|o| match o {
+                    Output::StopWorkers { generation } => {
+                        Some(Input::WorkersStopped { generation })
+                    }
+                    Output::PersistMetadata { epoch, .. } => {
+                        Some(Input::MetadataPersisted { epoch })
+                    }
+                    Output::Cleanup { before } => Some(Input::CleanupDone { before }),
+                    _ => None,
+                })
+                .collect();
+            if answers.is_empty() {
+                let at = self
+                    .c
+                    .poll_timeout()
+                    .expect("a non-terminal state always has a deadline");
+                self.advance(u32::try_from(at.ms_since(self.now)).expect("deadlines are near"))?;
+            } else {
+                for input in answers {
+                    // An answer may have been overtaken (e.g. the cleanup was abandoned).
+                    self.feed(input)?;
+                }
+            }
+        }
+        prop_assert_eq!(
+            self.c.state(),
+            State::Stopped,
+            "stop requested at {} did not end in Stopped",
+            stop_at
+        );
+        prop_assert!(
+            self.now <= deadline,
+            "Stopped at {} after the bound {}",
+            self.now,
+            deadline
+        );
+        Ok(())
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(512)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 20_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn controller_survives_arbitrary_inputs_and_every_stop_ends_within_the_bound(
+        (job, config) in setup(),
+        actions in prop::collection::vec(action(), 0..80),
+        final_stop in any::<u8>(),
+    ) {
+        let mut d = Driver::new(job, config);
+        for action in &actions {
+            d.act(action)?;
+        }
+        d.stop_and_confirm(stop_mode(final_stop))?;
+    }
+}
