@@ -482,7 +482,7 @@ impl Worker {
     }
 
     fn on_commit(&mut self, epoch: Epoch) -> Result<(), WorkerRejected> {
-        if self.last_epoch.map_or(true, |last| epoch > last) {
+        if self.last_epoch.is_none_or(|last| epoch > last) {
             return Err(WorkerRejected::UnknownEpoch { epoch });
         }
         if self.aborted.contains(&epoch) {
@@ -689,7 +689,7 @@ impl Worker {
         {
             if last == epoch {
                 let two_phase = self.tasks[t].two_phase_sink().is_some();
-                if two_phase && self.committed_through.map_or(true, |c| c < epoch) {
+                if two_phase && self.committed_through.is_none_or(|c| c < epoch) {
                     self.tasks[t].phase = TaskPhase::FinalCheckpoint { epoch, acked: true };
                 } else {
                     self.finish(t);

@@ -10,6 +10,7 @@ use quiesce_core::{
     Command, Edge, Epoch, FromWorker, Generation, Job, Operator, OperatorId, OperatorKind, TaskId,
     Time, ToWorker, WorkerId,
 };
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub fn source(name: &str, parallelism: u32) -> Operator {
@@ -180,13 +181,12 @@ impl Cluster {
                 task,
                 transaction,
                 records,
-            } => {
-                if self.commits.contains_key(&(task, transaction)) {
-                    self.repeated_commits += 1;
-                } else {
-                    self.commits.insert((task, transaction), records);
+            } => match self.commits.entry((task, transaction)) {
+                Entry::Occupied(_) => self.repeated_commits += 1,
+                Entry::Vacant(slot) => {
+                    slot.insert(records);
                 }
-            }
+            },
             other => panic!("unexpected worker output {other:?}"),
         }
     }
