@@ -23,6 +23,7 @@ fn rec(source: u32, index: u32, offset: u64) -> Record {
 
 fn data(from: quiesce_core::TaskId, to: quiesce_core::TaskId, seq: u64, item: Item) -> WorkerInput {
     WorkerInput::Data {
+        generation: G,
         channel: Channel { from, to },
         seq,
         item,
@@ -708,6 +709,20 @@ fn worker_refuses_out_of_order_misrouted_and_repeated_data() {
         w.handle(Time(1), data(s0, task(1, 0), 0, Item::EndOfStream)),
         Err(WorkerRejected::TaskNotOnWorker { .. })
     ));
+    // Data of another generation is fenced off like commands are.
+    let stale = WorkerInput::Data {
+        generation: Generation(0),
+        channel: Channel { from: s0, to: k1 },
+        seq: 0,
+        item: barrier(2),
+    };
+    assert_eq!(
+        w.handle(Time(1), stale),
+        Err(WorkerRejected::WrongGeneration {
+            got: Generation(0),
+            current: G
+        })
+    );
     w.handle(Time(2), data(s0, k1, 0, barrier(2))).unwrap();
     assert!(matches!(
         w.handle(Time(3), data(s0, k1, 1, barrier(2))),

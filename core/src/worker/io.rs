@@ -142,9 +142,10 @@ pub struct Restore {
 pub enum WorkerInput {
     /// A message from the controller.
     Command(ToWorker),
-    /// An item from a task on another worker. `seq` counts the items on `channel` from 0 in
-    /// each generation.
+    /// An item from a task on another worker of `generation`. `seq` counts the items on
+    /// `channel` from 0 in each generation, so an item of another generation is refused.
     Data {
+        generation: Generation,
         channel: Channel,
         seq: u64,
         item: Item,
@@ -176,6 +177,7 @@ pub enum WorkerOutput {
     /// [`WorkerInput::Data`] in `seq` order.
     SendData {
         to_worker: WorkerId,
+        generation: Generation,
         channel: Channel,
         seq: u64,
         item: Item,

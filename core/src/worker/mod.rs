@@ -69,8 +69,8 @@
 //! partition's records follow one path and stay in offset order. Barriers and end of stream go
 //! to every subtask. Channels are FIFO. Within a worker they are queues; between workers the
 //! worker emits [`WorkerOutput::SendData`] and takes [`WorkerInput::Data`], numbered per
-//! channel, and refuses gaps, repeats, reordering, misrouted records and offsets a task has
-//! already received. The job may have only one path between any two operators (see
+//! channel and stamped with the generation, and refuses other generations, gaps, repeats,
+//! reordering, misrouted records and offsets a task has already received. The job may have only one path between any two operators (see
 //! [`WorkerError::MultiplePaths`]).
 //!
 //! # Checkpoints
@@ -397,7 +397,12 @@ impl Worker {
         }
         let result = match input {
             WorkerInput::Command(message) => self.on_command(message),
-            WorkerInput::Data { channel, seq, item } => self.on_data(channel, seq, item),
+            WorkerInput::Data {
+                generation,
+                channel,
+                seq,
+                item,
+            } => self.on_data(generation, channel, seq, item),
             WorkerInput::SourceRecords { task, count } => self.on_source_records(task, count),
             WorkerInput::SourceExhausted { task } => self.on_source_exhausted(task),
             WorkerInput::SnapshotDone { task, epoch } => self.on_snapshot_done(task, epoch),
@@ -591,7 +596,19 @@ impl Worker {
 
     // ---- data and environment ----
 
-    fn on_data(&mut self, channel: Channel, seq: u64, item: Item) -> Result<(), WorkerRejected> {
+    fn on_data(
+        &mut self,
+        generation: Generation,
+        channel: Channel,
+        seq: u64,
+        item: Item,
+    ) -> Result<(), WorkerRejected> {
+        if generation != self.generation {
+            return Err(WorkerRejected::WrongGeneration {
+                got: generation,
+                current: self.generation,
+            });
+        }
         let t = self.hosted(channel.to)?;
         if self.task_index.index(channel.from).is_none() {
             return Err(WorkerRejected::UnknownTask { task: channel.from });
@@ -969,6 +986,7 @@ impl Worker {
             *next += 1;
             self.outputs.push_back(WorkerOutput::SendData {
                 to_worker,
+                generation: self.generation,
                 channel,
                 seq,
                 item,

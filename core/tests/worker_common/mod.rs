@@ -163,10 +163,12 @@ impl Cluster {
             WorkerOutput::ToController(m) => self.to_controller.push(m),
             WorkerOutput::SendData {
                 to_worker,
+                generation,
                 channel,
                 seq,
                 item,
             } => {
+                assert_eq!(generation, self.generation);
                 self.in_flight
                     .entry(channel)
                     .or_default()
@@ -231,7 +233,15 @@ impl Cluster {
         else {
             return false;
         };
-        let _ = self.input(to.0 as usize, WorkerInput::Data { channel, seq, item });
+        let _ = self.input(
+            to.0 as usize,
+            WorkerInput::Data {
+                generation: self.generation,
+                channel,
+                seq,
+                item,
+            },
+        );
         true
     }
 
