@@ -86,8 +86,12 @@ pub struct Cluster {
     pub generation: Generation,
     pub workers: Vec<Worker>,
     pub now: Time,
-    /// Items sent and not yet delivered, FIFO per channel.
-    pub in_flight: BTreeMap<Channel, VecDeque<(WorkerId, u64, Item)>>,
+    /// Items sent and not yet delivered, FIFO per channel, with the sender's generation.
+    pub in_flight: BTreeMap<Channel, VecDeque<(WorkerId, Generation, u64, Item)>>,
+    /// Workers whose process is gone: what reaches them is lost.
+    pub dead: Vec<bool>,
+    /// How far the clock moves with each input (0: the caller moves it).
+    pub step_ms: u64,
     /// Messages to the controller, in order.
     pub to_controller: Vec<FromWorker>,
     /// Snapshots asked for and not yet answered.
@@ -133,6 +137,8 @@ impl Cluster {
             workers,
             now: Time(0),
             in_flight: BTreeMap::new(),
+            dead: vec![false; job.workers as usize],
+            step_ms: 1,
             to_controller: Vec::new(),
             snapshot_requests: Vec::new(),
             store: store.clone(),
@@ -143,6 +149,23 @@ impl Cluster {
         };
         cluster.collect();
         cluster
+    }
+
+    /// Replaces every worker with one of `generation`, restored from checkpoint `restore`
+    /// in the store. The stores and the items in flight stay.
+    pub fn restart(&mut self, generation: Generation, restore: Option<Epoch>) {
+        self.generation = generation;
+        self.snapshot_requests.clear();
+        self.dead.fill(false);
+        for w in 0..self.job.workers {
+            let worker = WorkerId(w);
+            let restore = restore.map(|epoch| restore_for(&self.job, worker, epoch, &self.store));
+            let config = WorkerConfig::default();
+            self.workers[w as usize] =
+                Worker::new(&self.job, worker, generation, config, restore, self.now)
+                    .expect("the restore state is complete");
+        }
+        self.collect();
     }
 
     pub fn worker_of(&self, task: TaskId) -> usize {
@@ -172,7 +195,7 @@ impl Cluster {
                 self.in_flight
                     .entry(channel)
                     .or_default()
-                    .push_back((to_worker, seq, item));
+                    .push_back((to_worker, generation, seq, item));
             }
             WorkerOutput::Snapshot { task, epoch, state } => {
                 self.store.insert((epoch, task), state);
@@ -184,7 +207,15 @@ impl Cluster {
                 transaction,
                 records,
             } => match self.commits.entry((task, transaction)) {
-                Entry::Occupied(_) => self.repeated_commits += 1,
+                Entry::Occupied(done) => {
+                    // A transaction never changes once sealed: a repeat carries the same data.
+                    assert_eq!(
+                        done.get(),
+                        &records,
+                        "transaction {transaction:?} of {task} changed"
+                    );
+                    self.repeated_commits += 1;
+                }
                 Entry::Vacant(slot) => {
                     slot.insert(records);
                 }
@@ -195,7 +226,10 @@ impl Cluster {
 
     /// Hands `input` to worker `w`, then collects its outputs.
     pub fn input(&mut self, w: usize, input: WorkerInput) -> Result<(), WorkerRejected> {
-        self.now = self.now.plus_ms(1);
+        if self.dead[w] {
+            return Ok(());
+        }
+        self.now = self.now.plus_ms(self.step_ms);
         let result = self.workers[w].handle(self.now, input);
         if let Err(e) = &result {
             self.rejections.push(e.clone());
@@ -229,14 +263,15 @@ impl Cluster {
 
     /// Delivers the oldest item of `channel`, if any.
     pub fn deliver_one(&mut self, channel: Channel) -> bool {
-        let Some((to, seq, item)) = self.in_flight.get_mut(&channel).and_then(|q| q.pop_front())
+        let Some((to, generation, seq, item)) =
+            self.in_flight.get_mut(&channel).and_then(|q| q.pop_front())
         else {
             return false;
         };
         let _ = self.input(
             to.0 as usize,
             WorkerInput::Data {
-                generation: self.generation,
+                generation,
                 channel,
                 seq,
                 item,
@@ -276,6 +311,19 @@ impl Cluster {
             self.deliver_all();
             self.ack_snapshots();
         }
+    }
+
+    /// Every committed record per sink operator, sorted, with repeats (there should be none:
+    /// a record reaches each sink operator once).
+    pub fn committed_by_sink(&self) -> BTreeMap<quiesce_core::OperatorId, Vec<Record>> {
+        let mut by_sink: BTreeMap<_, Vec<Record>> = BTreeMap::new();
+        for ((task, _), records) in &self.commits {
+            by_sink.entry(task.operator).or_default().extend(records);
+        }
+        for records in by_sink.values_mut() {
+            records.sort();
+        }
+        by_sink
     }
 
     /// Every committed record, with repeats (there should be none).
@@ -325,3 +373,4 @@ pub fn assert_distinct(records: &[Record]) {
         assert!(seen.insert(*r), "record {r} committed twice");
     }
 }
+pub mod system;

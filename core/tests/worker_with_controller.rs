@@ -1,0 +1,163 @@
+//! The controller and the workers of a job wired together in memory, run by a small
+//! deterministic loop: checkpoints, then each way of stopping, checked against the sources.
+
+mod worker_common;
+
+use quiesce_core::{Generation, State, StopMode, WorkerId};
+use worker_common::system::{config, Action, System};
+use worker_common::*;
+
+/// Two sources -> transform(3) -> two-phase-commit sink(2), on three workers.
+fn pipeline() -> quiesce_core::Job {
+    job(
+        vec![
+            source("read", 2),
+            transform("map", 3),
+            sink("write", 2, true),
+        ],
+        &[(0, 1), (1, 2)],
+        3,
+    )
+}
+
+/// Two source operators joined, fanned out to two sinks, on two workers.
+fn join_fan_out() -> quiesce_core::Job {
+    job(
+        vec![
+            source("left", 1),
+            source("right", 2),
+            transform("join", 2),
+            sink("a", 1, true),
+            sink("b", 2, true),
+        ],
+        &[(0, 2), (1, 2), (2, 3), (2, 4)],
+        2,
+    )
+}
+
+/// Starts the job and runs it through `checkpoints` completed checkpoints, reading as it goes.
+fn running(job: &quiesce_core::Job, checkpoints: u64) -> System {
+    let mut sys = System::new(job, config());
+    sys.run_until(20, |s| s.controller.state() == State::Running);
+    let mut round = 0;
+    while sys.controller.status().counters.checkpoints_completed < checkpoints {
+        sys.read_all(1 + round % 3);
+        sys.pump();
+        sys.apply(Action::Tick);
+        round += 1;
+        assert!(round < 200, "checkpoints do not complete");
+    }
+    sys
+}
+
+fn committed_exactly(sys: &System, expected: &[quiesce_core::worker::Record]) {
+    let committed = sys.cluster.committed();
+    assert_distinct(&committed);
+    assert_eq!(committed.len(), expected.len());
+    assert_eq!(committed, expected);
+}
+
+#[test]
+fn worker_and_controller_checkpoint_stop_commits_each_offset_up_to_the_final_barrier_once() {
+    for job in [pipeline(), join_fan_out()] {
+        let mut sys = running(&job, 3);
+        sys.read_all(4);
+        sys.apply(Action::Stop(StopMode::Checkpoint));
+        // Records read while the final barrier is on its way: before it, or refused after.
+        sys.read_all(2);
+        sys.run_to_end(50);
+        let status = sys.controller.status();
+        assert_eq!(status.state, State::Stopped);
+        let last = status.final_checkpoint.expect("a final checkpoint");
+        assert_eq!(status.last_completed, Some(last));
+        assert!(status.last_completed_committed);
+        assert!(sys
+            .cluster
+            .workers
+            .iter()
+            .all(|w| w.status().all_tasks_over()));
+        let positions = sys.positions_at(last);
+        assert_eq!(positions.len(), sys.sources().len());
+        assert!(positions.values().sum::<u64>() > 20);
+        assert_eq!(
+            positions,
+            sys.positions_now(),
+            "nothing was read after the barrier"
+        );
+        // Each sink operator holds every record once (the second job has two sinks).
+        let by_sink = sys.cluster.committed_by_sink();
+        assert_eq!(by_sink.len(), if job.operators.len() == 5 { 2 } else { 1 });
+        for records in by_sink.values() {
+            assert_distinct(records);
+            assert_eq!(records, &records_below(&positions));
+        }
+    }
+}
+
+#[test]
+fn worker_and_controller_graceful_stop_delivers_every_record_read() {
+    let mut sys = running(&pipeline(), 2);
+    // Records in flight when the stop comes, and a checkpoint perhaps under way.
+    sys.read_all(5);
+    sys.apply(Action::Tick);
+    sys.read_all(3);
+    sys.apply(Action::Stop(StopMode::Graceful));
+    sys.run_to_end(50);
+    assert_eq!(sys.controller.state(), State::Stopped);
+    assert!(sys
+        .cluster
+        .workers
+        .iter()
+        .all(|w| w.status().all_tasks_over()));
+    let expected = records_below(&sys.positions_now());
+    assert!(expected.len() > 20);
+    committed_exactly(&sys, &expected);
+}
+
+#[test]
+fn worker_and_controller_immediate_stop_ends_at_once_and_commits_nothing_twice() {
+    let mut sys = running(&pipeline(), 2);
+    sys.read_all(5);
+    sys.apply(Action::Stop(StopMode::Immediate));
+    sys.run_to_end(50);
+    let status = sys.controller.status();
+    assert_eq!(status.state, State::Stopped);
+    assert!(sys
+        .cluster
+        .workers
+        .iter()
+        .all(|w| w.status().all_tasks_over()));
+    let committed = sys.cluster.committed();
+    assert_distinct(&committed);
+    // Everything up to the last committed checkpoint is there; nothing that was not read.
+    let done = records_below(&sys.positions_at(status.last_completed.expect("a checkpoint")));
+    let read = records_below(&sys.positions_now());
+    assert!(done.iter().all(|r| committed.binary_search(r).is_ok()));
+    assert!(committed.iter().all(|r| read.binary_search(r).is_ok()));
+}
+
+#[test]
+fn worker_and_controller_restore_after_a_crash_keeps_exactly_once() {
+    let mut sys = running(&pipeline(), 2);
+    sys.read_all(4);
+    sys.pump();
+    sys.apply(Action::Crash(WorkerId(1)));
+    sys.read_all(3); // lost with the generation; read again after the restore
+    sys.run_until(50, |s| {
+        s.controller.state() == State::Running && s.controller.status().generation > Generation(1)
+    });
+    assert!(sys.cluster.generation > Generation(1));
+    let restored = sys
+        .controller
+        .status()
+        .last_completed
+        .expect("a restore point");
+    assert_eq!(sys.cluster.workers[0].status().restored, Some(restored));
+    sys.read_all(2);
+    sys.apply(Action::Stop(StopMode::Checkpoint));
+    sys.run_to_end(50);
+    let status = sys.controller.status();
+    assert_eq!(status.state, State::Stopped);
+    let last = status.final_checkpoint.expect("a final checkpoint");
+    committed_exactly(&sys, &records_below(&sys.positions_at(last)));
+}
