@@ -4,9 +4,10 @@
 //! simulator call the same function. Property names match `specs/PROPERTIES.md`.
 
 use super::{Controller, Phase, RecoveryStage, Stage};
-use crate::controller::io::{State, Status};
+use crate::controller::io::{Input, Rejected, State, Status};
 use crate::controller::timers::Timer;
 use crate::protocol::StopMode;
+use crate::protocol::WorkerEvent;
 use std::fmt;
 
 /// A broken invariant: the property's name and what was seen.
@@ -51,8 +52,9 @@ pub fn check(before: Option<&Status>, c: &Controller) -> Result<(), Violation> {
 
 fn check_state(c: &Controller) -> Result<(), Violation> {
     let state = c.phase.state();
-    check_checkpoint(c, state)?;
     check_bounded(c, state)?;
+    check_checkpoint(c, state)?;
+    check_resolution(c)?;
     check_generations(c, state)?;
     check_stop(c, state)?;
     check_tasks(c)
@@ -163,6 +165,26 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
         "checkpoint_resolves",
         || format!("checkpoint {} in flight without a timeout", cp.epoch),
     )
+}
+
+/// single_checkpoint_in_flight: every checkpoint started is completed, aborted, or the one in
+/// flight.
+fn check_resolution(c: &Controller) -> Result<(), Violation> {
+    let open = matches!(&c.checkpoint, Some(cp) if !matches!(cp.stage, Stage::Committing { .. }));
+    let counters = c.counters;
+    let resolved = counters.checkpoints_completed + counters.checkpoints_aborted;
+    let unresolved = counters.checkpoints_started.saturating_sub(resolved);
+    ensure(
+        unresolved == u64::from(open),
+        "single_checkpoint_in_flight",
+        || {
+            format!(
+                "{unresolved} checkpoints started and not resolved, {} tracked",
+                u8::from(open)
+            )
+        },
+    )?;
+    Ok(())
 }
 
 /// Every wait has a timeout: each non-terminal state has the timer that bounds it; terminal
@@ -301,6 +323,74 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
     if before.state.is_terminal() {
         ensure(after == before, "terminal_absorbs", || {
             format!("{} changed: {before:?} -> {after:?}", before.state)
+        })?;
+    }
+    Ok(())
+}
+
+/// Everything [`check`] checks, plus the properties of the input that made the step:
+/// stale_generation_inert (a message of another generation is refused),
+/// escalation_immediate (an accepted stop request takes effect in the same step), and
+/// dead_task_escalates (a failed task or lost worker during a stop escalates at once).
+pub fn check_input(
+    before: &Status,
+    input: &Input,
+    result: &Result<(), Rejected>,
+    after: &Controller,
+) -> Result<(), Violation> {
+    check(Some(before), after)?;
+    if result.is_err() {
+        return Ok(());
+    }
+    let now = after.status();
+    let generation = match input {
+        Input::Worker(msg) => Some(msg.generation),
+        Input::SchedulerFailed { generation, .. }
+        | Input::WorkerExited { generation, .. }
+        | Input::WorkersStopped { generation } => Some(*generation),
+        _ => None,
+    };
+    if let Some(generation) = generation {
+        ensure(
+            generation == before.generation,
+            "stale_generation_inert",
+            || {
+                format!(
+                    "accepted {input:?} of {generation} while {} runs",
+                    before.generation
+                )
+            },
+        )?;
+    }
+    if let Input::Stop(mode) = input {
+        ensure(
+            now.state.is_terminal() || now.stop >= Some(*mode),
+            "escalation_immediate",
+            || {
+                format!(
+                    "accepted stop {mode} but the stop level is {:?} in {}",
+                    now.stop, now.state
+                )
+            },
+        )?;
+    }
+    let dead = matches!(
+        input,
+        Input::Worker(crate::FromWorker {
+            event: WorkerEvent::TaskFailed { .. },
+            ..
+        }) | Input::WorkerExited { .. }
+    );
+    let stopping = matches!(
+        before.state,
+        State::CheckpointStopping | State::Stopping(crate::Stopping::StopJob(_))
+    );
+    if dead && stopping {
+        ensure(now.stop > before.stop, "dead_task_escalates", || {
+            format!(
+                "{input:?} in {} left the stop at {:?}",
+                before.state, now.stop
+            )
         })?;
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 pub mod invariants;
 pub mod io;
+pub mod mutants;
 mod restart;
 pub mod timers;
 
@@ -18,6 +19,7 @@ use io::{
     AbortReason, CheckpointStage, Counters, Event, InFlight, Input, InputKind, Output, Reason,
     Rejected, State, Status, Stopping,
 };
+use mutants::Mutant;
 use restart::RestartPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -231,6 +233,8 @@ pub struct Controller {
     restart: RestartPolicy,
     counters: Counters,
     outputs: VecDeque<Output>,
+    #[cfg(feature = "mutants")]
+    mutant: Option<Mutant>,
 }
 
 impl Controller {
@@ -307,6 +311,8 @@ impl Controller {
             restart: RestartPolicy::new(config.restart_strategy, config.jitter_seed),
             counters: Counters::default(),
             outputs: VecDeque::new(),
+            #[cfg(feature = "mutants")]
+            mutant: None,
             job,
             config,
         };
@@ -316,6 +322,28 @@ impl Controller {
         c.enter_scheduling(Reason::Created);
         c.debug_check(None);
         Ok(c)
+    }
+
+    /// Re-introduces a known bug (see [`Mutant`]). Debug assertions of the invariants are
+    /// off for a mutated controller: the checks under test must find the bug themselves.
+    #[cfg(feature = "mutants")]
+    pub fn with_mutant(mut self, mutant: Mutant) -> Controller {
+        self.mutant = Some(mutant);
+        self
+    }
+
+    /// Whether the known bug `m` is switched on (never, without the `mutants` feature).
+    #[inline]
+    fn bug(&self, m: Mutant) -> bool {
+        #[cfg(feature = "mutants")]
+        {
+            self.mutant == Some(m)
+        }
+        #[cfg(not(feature = "mutants"))]
+        {
+            let _ = m;
+            false
+        }
     }
 
     // ---------------------------------------------------------------- getters
@@ -447,7 +475,7 @@ impl Controller {
     }
 
     fn debug_check(&self, before: Option<&Status>) {
-        if cfg!(debug_assertions) {
+        if cfg!(debug_assertions) && Mutant::ALL.iter().all(|&m| !self.bug(m)) {
             if let Err(violation) = invariants::check(before, self) {
                 panic!("controller invariant broken: {violation}");
             }
@@ -517,7 +545,8 @@ impl Controller {
     }
 
     fn check_generation(&self, got: Generation) -> Result<(), Rejected> {
-        if got == self.generation {
+        let previous = got.0 + 1 == self.generation.0;
+        if got == self.generation || (previous && self.bug(Mutant::AcceptOldGenerationAck)) {
             Ok(())
         } else {
             Err(Rejected::WrongGeneration {
@@ -874,10 +903,12 @@ impl Controller {
         self.counters.checkpoints_started += 1;
         self.interval_anchor = self.now;
         self.timers.disarm(Timer::CheckpointInterval);
-        self.timers.arm(
-            Timer::CheckpointTimeout,
-            self.now.plus_ms(self.config.checkpoint_timeout_ms),
-        );
+        if !(then_stop && self.bug(Mutant::NoFinalCheckpointTimeout)) {
+            self.timers.arm(
+                Timer::CheckpointTimeout,
+                self.now.plus_ms(self.config.checkpoint_timeout_ms),
+            );
+        }
         self.emit(Event::CheckpointStarted { epoch, then_stop });
         self.broadcast(&Command::Checkpoint { epoch, then_stop });
     }
@@ -892,15 +923,22 @@ impl Controller {
         };
         self.marks[i] = true;
         *remaining -= 1;
-        if *remaining == 0 {
-            c.stage = Stage::Persisting;
-            let epoch = c.epoch;
-            self.emit(Event::CheckpointAcked { epoch });
-            self.outputs.push_back(Output::PersistMetadata {
-                epoch,
-                generation: self.generation,
-            });
+        if *remaining > 0 {
+            return;
         }
+        let epoch = c.epoch;
+        if self.bug(Mutant::CommitBeforePersist) {
+            self.start_commit(epoch);
+            return;
+        }
+        if let Some(c) = &mut self.checkpoint {
+            c.stage = Stage::Persisting;
+        }
+        self.emit(Event::CheckpointAcked { epoch });
+        self.outputs.push_back(Output::PersistMetadata {
+            epoch,
+            generation: self.generation,
+        });
     }
 
     fn metadata_persisted(&mut self, epoch: Epoch) {
@@ -1119,6 +1157,10 @@ impl Controller {
 
     fn task_failed(&mut self, task: TaskId, reason: String) {
         let reason = Reason::TaskFailed { task, reason };
+        let stopping = matches!(self.phase, Phase::CheckpointStopping | Phase::StopJob(_));
+        if stopping && self.bug(Mutant::WaitOnDeadTask) {
+            return;
+        }
         match self.phase {
             Phase::CheckpointStopping => self.escalate(StopMode::Immediate, reason),
             Phase::StopJob(_) => self.escalate(StopMode::Force, reason),
@@ -1134,6 +1176,10 @@ impl Controller {
         self.last_seen[worker.0 as usize] = Time(u64::MAX);
         self.emit(Event::WorkerLost { worker });
         let reason = Reason::WorkerLost { worker };
+        let stopping = matches!(self.phase, Phase::CheckpointStopping | Phase::StopJob(_));
+        if stopping && self.bug(Mutant::WaitOnDeadTask) {
+            return;
+        }
         match self.phase {
             Phase::CheckpointStopping => self.escalate(StopMode::Immediate, reason),
             Phase::StopJob(_) => self.escalate(StopMode::Force, reason),
@@ -1181,6 +1227,10 @@ impl Controller {
             return;
         }
         self.emit(Event::StopRequested { mode });
+        let in_final = self.phase == Phase::CheckpointStopping;
+        if in_final && mode == StopMode::Force && self.bug(Mutant::ForceIgnoredInFinalCheckpoint) {
+            return;
+        }
         match self.phase {
             Phase::Scheduling { .. } => self.enter_stop_workers(KillOutcome::Stopped, reason),
             Phase::Recovering(RecoveryStage::Killing(kill)) => {
@@ -1232,11 +1282,17 @@ impl Controller {
     fn enter_checkpoint_stopping(&mut self, reason: Reason) {
         self.timers.disarm(Timer::CheckpointInterval);
         self.timers.disarm(Timer::Healthy);
-        self.timers.arm(
-            Timer::FinalCheckpoint,
-            self.now.plus_ms(self.config.checkpoint_timeout_ms),
-        );
+        if !self.bug(Mutant::NoFinalCheckpointTimeout) {
+            self.timers.arm(
+                Timer::FinalCheckpoint,
+                self.now.plus_ms(self.config.checkpoint_timeout_ms),
+            );
+        }
         self.transition(Phase::CheckpointStopping, reason);
+        if self.bug(Mutant::SecondCheckpointInFlight) && self.checkpoint.is_some() {
+            self.start_checkpoint(true);
+            return;
+        }
         self.progress_checkpoint_stop();
     }
 
