@@ -92,7 +92,7 @@ pub enum OperatorKind {
 }
 
 /// An operator of the job's dataflow graph.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Operator {
     pub name: String,
     pub kind: OperatorKind,
@@ -110,7 +110,7 @@ pub struct Edge {
 /// The job: a DAG of operators with parallelism, hosted on `workers` worker slots.
 ///
 /// Task `i` in [`Job::tasks`] order runs on worker `i % workers`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Job {
     pub name: String,
     pub operators: Vec<Operator>,
@@ -119,7 +119,7 @@ pub struct Job {
 }
 
 /// Why a job description was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum JobError {
     NoOperators,
@@ -362,7 +362,7 @@ fn op_id(index: usize) -> OperatorId {
 }
 
 /// Dense numbering of a job's tasks: O(1) from [`TaskId`] to `0..len`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TaskIndex {
     /// `offsets[op]` is the index of subtask 0 of `op`; the last entry is the task count.
     offsets: Vec<usize>,

@@ -27,7 +27,7 @@ use std::fmt;
 use timers::{Timer, Timers};
 
 /// Why a controller could not be created.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub enum SetupError {
     Job(JobError),
@@ -58,7 +58,7 @@ impl From<ConfigError> for SetupError {
 }
 
 /// Where a job resumes: the last checkpoint a previous controller completed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RestorePoint {
     /// The last generation the previous controller started; the new one starts above it.
     pub generation: Generation,
@@ -70,7 +70,7 @@ pub struct RestorePoint {
 }
 
 /// How a task of the current generation stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum TaskRun {
     Running,
     Finished,
@@ -78,7 +78,7 @@ enum TaskRun {
 }
 
 /// The kill of a generation's workers: asked, then re-asked after pauses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Kill {
     /// 1 for the first ask.
     attempt: u32,
@@ -87,13 +87,13 @@ struct Kill {
 }
 
 /// Where a job in Stopping(StopWorkers) ends once the kill is confirmed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum KillOutcome {
     Stopped,
     Failed,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum RecoveryStage {
     /// The failed generation's workers are being killed.
     Killing(Kill),
@@ -102,7 +102,7 @@ enum RecoveryStage {
 }
 
 /// The controller's state with the data only that state has.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Phase {
     Scheduling { ready: Vec<bool>, waiting: u32 },
     Running,
@@ -163,16 +163,14 @@ pub fn is_legal_transition(from: State, to: State) -> bool {
 }
 
 /// The checkpoint in flight.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Checkpoint {
     epoch: Epoch,
     then_stop: bool,
-    /// The step at which it was triggered (see `Controller::step`).
-    started_step: u64,
     stage: Stage,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Stage {
     /// `Controller::marks` flags the tasks that acked.
     Barriers {
@@ -186,7 +184,7 @@ enum Stage {
 }
 
 /// The controller of one streaming job. Pure: no clock, no I/O, no randomness.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Controller {
     job: Job,
     config: Config,
@@ -200,8 +198,6 @@ pub struct Controller {
     source: Vec<bool>,
 
     now: Time,
-    /// Counts accepted inputs and timer firings; orders events that share a `now`.
-    step: u64,
     phase: Phase,
     generation: Generation,
     stopped_generation: Option<Generation>,
@@ -227,7 +223,6 @@ pub struct Controller {
     pause_anchor: Time,
 
     stop: Option<StopMode>,
-    stop_step: Option<u64>,
     final_epoch: Option<Epoch>,
 
     restart: RestartPolicy,
@@ -287,7 +282,6 @@ impl Controller {
             source,
             index,
             now,
-            step: 0,
             phase: Phase::Failed,
             generation: Generation(restore.map_or(1, |r| r.generation.0 + 1)),
             stopped_generation: restore.map(|r| r.generation),
@@ -306,7 +300,6 @@ impl Controller {
             interval_anchor: now,
             pause_anchor: now,
             stop: None,
-            stop_step: None,
             final_epoch: None,
             restart: RestartPolicy::new(config.restart_strategy, config.jitter_seed),
             counters: Counters::default(),
@@ -441,7 +434,6 @@ impl Controller {
             }
             self.timers.disarm(timer);
             self.now = self.now.max(at);
-            self.step += 1;
             self.fire(timer);
         }
         if !self.phase.state().is_terminal() {
@@ -467,7 +459,6 @@ impl Controller {
         #[cfg(debug_assertions)]
         let before = self.status();
         self.now = now;
-        self.step += 1;
         self.apply(input);
         #[cfg(debug_assertions)]
         self.debug_check(Some(&before));
@@ -892,7 +883,6 @@ impl Controller {
         self.checkpoint = Some(Checkpoint {
             epoch,
             then_stop,
-            started_step: self.step,
             stage: Stage::Barriers {
                 remaining: self.marks.len() as u32,
             },
@@ -959,15 +949,10 @@ impl Controller {
             return;
         }
         let then_stop = self.final_epoch == Some(epoch);
-        let started_step = self
-            .checkpoint
-            .as_ref()
-            .map_or(self.step, |c| c.started_step);
         self.marks.fill(false);
         self.checkpoint = Some(Checkpoint {
             epoch,
             then_stop,
-            started_step,
             stage: Stage::Committing {
                 remaining: self.two_phase_tasks,
             },
@@ -1262,9 +1247,6 @@ impl Controller {
     }
 
     fn set_stop(&mut self, mode: StopMode) {
-        if self.stop.is_none() {
-            self.stop_step = Some(self.step);
-        }
         self.stop = Some(self.stop.map_or(mode, |current| current.max(mode)));
     }
 
