@@ -131,6 +131,7 @@ pub enum JobError {
     Cycle,
     SourceWithInput { operator: OperatorId },
     SinkWithOutput { operator: OperatorId },
+    SinkWithoutInput { operator: OperatorId },
     TransformWithoutInput { operator: OperatorId },
     TransformWithoutOutput { operator: OperatorId },
     SourceWithoutOutput { operator: OperatorId },
@@ -164,6 +165,12 @@ impl fmt::Display for JobError {
                 write!(f, "source {operator} has an input")
             }
             JobError::SinkWithOutput { operator } => write!(f, "sink {operator} has an output"),
+            JobError::SinkWithoutInput { operator } => {
+                write!(
+                    f,
+                    "sink {operator} has no input: no barrier could ever reach it"
+                )
+            }
             JobError::TransformWithoutInput { operator } => {
                 write!(f, "transform {operator} has no input")
             }
@@ -265,6 +272,9 @@ impl Job {
                 OperatorKind::Source => sources += 1,
                 OperatorKind::Sink { .. } if has_out => {
                     return Err(JobError::SinkWithOutput { operator: id })
+                }
+                OperatorKind::Sink { .. } if !has_in => {
+                    return Err(JobError::SinkWithoutInput { operator: id })
                 }
                 OperatorKind::Sink { .. } => sinks += 1,
                 OperatorKind::Transform if !has_in => {

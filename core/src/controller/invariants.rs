@@ -240,14 +240,14 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
         let committed = c.final_epoch.is_some()
             && c.last_completed == c.final_epoch
             && c.last_completed_committed
-            && c.finished_tasks as usize == c.tasks.len();
+            && c.tasks.iter().all(|t| *t == super::TaskRun::Finished);
         ensure(committed, "checkpoint_stop_commits_final", || {
             format!(
                 "Stopped by a checkpoint stop with final {:?}, completed {:?} (committed {}), {}/{} tasks finished",
                 c.final_epoch,
                 c.last_completed,
                 c.last_completed_committed,
-                c.finished_tasks,
+                c.ended_tasks,
                 c.tasks.len()
             )
         })?;
@@ -264,16 +264,14 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
 }
 
 fn check_tasks(c: &Controller) -> Result<(), Violation> {
-    let finished = c
+    let ended = c
         .tasks
         .iter()
-        .filter(|t| **t == super::TaskRun::Finished)
+        .filter(|t| **t != super::TaskRun::Running)
         .count();
-    ensure(
-        finished == c.finished_tasks as usize,
-        "task_accounting",
-        || format!("{finished} tasks finished but {} counted", c.finished_tasks),
-    )
+    ensure(ended == c.ended_tasks as usize, "task_accounting", || {
+        format!("{ended} tasks ended but {} counted", c.ended_tasks)
+    })
 }
 
 /// The properties of one step: epochs_increase, escalation_monotone, terminal_absorbs.

@@ -318,7 +318,6 @@ pub struct Counters {
     pub checkpoints_completed: u64,
     pub checkpoints_aborted: u64,
     pub restarts: u64,
-    pub rejected_inputs: u64,
 }
 
 /// Where a checkpoint in flight stands.

@@ -67,6 +67,9 @@ pub struct RestorePoint {
     /// Whether every two-phase-commit sink committed it. If not, the commits are re-sent
     /// once the job runs again.
     pub committed: bool,
+    /// The last epoch the previous controller started (completed or not): the new one
+    /// numbers its checkpoints above it, so no epoch is ever reused.
+    pub last_started: Epoch,
 }
 
 /// How a task of the current generation stands.
@@ -202,7 +205,8 @@ pub struct Controller {
     generation: Generation,
     stopped_generation: Option<Generation>,
     tasks: Vec<TaskRun>,
-    finished_tasks: u32,
+    /// Tasks of the generation that finished or failed: nothing waits on them any more.
+    ended_tasks: u32,
     /// Per worker: when it was last heard from; `Time(u64::MAX)` once declared lost.
     last_seen: Vec<Time>,
     timers: Timers,
@@ -286,12 +290,12 @@ impl Controller {
             generation: Generation(restore.map_or(1, |r| r.generation.0 + 1)),
             stopped_generation: restore.map(|r| r.generation),
             tasks: vec![TaskRun::Running; tasks],
-            finished_tasks: 0,
+            ended_tasks: 0,
             last_seen: vec![now; workers],
             timers: Timers::default(),
             checkpoint: None,
             marks: vec![false; tasks],
-            next_epoch: Epoch(restore.map_or(1, |r| r.epoch.0 + 1)),
+            next_epoch: Epoch(restore.map_or(1, |r| r.epoch.max(r.last_started).0 + 1)),
             last_completed: restore.map(|r| r.epoch),
             last_completed_committed: restore.is_none_or(|r| r.committed),
             retained: restore.map(|r| r.epoch).into_iter().collect(),
@@ -394,6 +398,7 @@ impl Controller {
             generation: self.generation,
             epoch,
             committed: self.last_completed_committed,
+            last_started: Epoch(self.next_epoch.0 - 1),
         })
     }
 
@@ -712,6 +717,7 @@ impl Controller {
             WorkerEvent::TaskFailed { task, reason } => {
                 let i = self.task_slot(task);
                 self.tasks[i] = TaskRun::Failed;
+                self.ended_tasks += 1;
                 self.task_failed(task, reason);
             }
         }
@@ -815,7 +821,8 @@ impl Controller {
             self.transition(scheduling, reason);
         }
         self.tasks.fill(TaskRun::Running);
-        self.finished_tasks = 0;
+        self.ended_tasks = 0;
+        self.consecutive_failures = 0;
         self.outputs.push_back(Output::StartWorkers {
             generation: self.generation,
             restore: self.last_completed,
@@ -1107,7 +1114,7 @@ impl Controller {
             }
             Phase::StopJob(_) => {
                 self.mark_finished(i);
-                if self.finished_tasks as usize == self.tasks.len() {
+                if self.ended_tasks as usize == self.tasks.len() {
                     self.terminate(Phase::Stopped, Reason::AllTasksFinished);
                 }
             }
@@ -1120,8 +1127,13 @@ impl Controller {
     }
 
     fn mark_finished(&mut self, i: usize) {
+        debug_assert_eq!(
+            self.tasks[i],
+            TaskRun::Running,
+            "validated: the task was running"
+        );
         self.tasks[i] = TaskRun::Finished;
-        self.finished_tasks += 1;
+        self.ended_tasks += 1;
     }
 
     /// Whether task `i` has done its whole part of the final checkpoint (sinks: committed).
@@ -1166,8 +1178,8 @@ impl Controller {
             return;
         }
         match self.phase {
-            Phase::CheckpointStopping => self.escalate(StopMode::Immediate, reason),
-            Phase::StopJob(_) => self.escalate(StopMode::Force, reason),
+            // Its tasks can no longer stop themselves: only a kill ends them.
+            Phase::CheckpointStopping | Phase::StopJob(_) => self.escalate(StopMode::Force, reason),
             _ => self.fail(reason),
         }
     }
@@ -1200,7 +1212,7 @@ impl Controller {
     // ---------------------------------------------------------------- finishing
 
     fn progress_finishing(&mut self) {
-        if self.finished_tasks as usize == self.tasks.len() {
+        if self.ended_tasks as usize == self.tasks.len() {
             self.terminate(Phase::Finished, Reason::AllTasksFinished);
         }
     }
@@ -1288,7 +1300,7 @@ impl Controller {
             None => self.start_checkpoint(true),
             Some(epoch) => {
                 let committed = self.last_completed == Some(epoch) && self.last_completed_committed;
-                if committed && self.finished_tasks as usize == self.tasks.len() {
+                if committed && self.ended_tasks as usize == self.tasks.len() {
                     self.terminate(Phase::Stopped, Reason::FinalCheckpointCommitted { epoch });
                 }
             }
@@ -1297,15 +1309,17 @@ impl Controller {
 
     fn enter_stop_job(&mut self, mode: StopJobMode, reason: Reason) {
         self.abort_checkpoint(AbortReason::Superseded);
+        // The TTL stays: it escalates a graceful stop to immediate.
         self.timers
-            .disarm_all_but(&[Timer::Stop, Timer::Heartbeat, Timer::Cleanup]);
-        if !matches!(self.phase, Phase::StopJob(_)) {
+            .disarm_all_but(&[Timer::Stop, Timer::Heartbeat, Timer::Cleanup, Timer::Ttl]);
+        // Escalating keeps the deadline already running (a graceful stop's, or the drain's).
+        if !matches!(self.phase, Phase::StopJob(_) | Phase::Finishing) {
             self.timers
                 .arm(Timer::Stop, self.now.plus_ms(self.config.stop_timeout_ms));
         }
         self.transition(Phase::StopJob(mode), reason);
         self.broadcast(&Command::Stop { mode });
-        if self.finished_tasks as usize == self.tasks.len() {
+        if self.ended_tasks as usize == self.tasks.len() {
             self.terminate(Phase::Stopped, Reason::AllTasksFinished);
         }
     }
@@ -1402,7 +1416,7 @@ impl Controller {
         self.cleanup = None;
         // Every task finished by itself: the processes only need reaping.
         let release = matches!(to, Phase::Stopped | Phase::Finished)
-            && self.finished_tasks as usize == self.tasks.len()
+            && self.ended_tasks as usize == self.tasks.len()
             && !matches!(self.phase, Phase::StopWorkers { .. } | Phase::Recovering(_));
         self.transition(to, reason);
         if release {

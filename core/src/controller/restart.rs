@@ -31,10 +31,10 @@ impl RestartPolicy {
         self.restarts
     }
 
-    /// A healthy period has passed: the budget is full again.
+    /// A healthy period has passed: the budget is full again. A failure-rate budget is a
+    /// sliding window and refills by itself: its failures stay counted until they leave it.
     pub fn reset(&mut self) {
         self.restarts = 0;
-        self.failures.clear();
     }
 
     /// Records a failure at `now` and returns the delay before the next restart, or `None`
