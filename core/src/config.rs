@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How long to wait before restarting a failed job, and how many restarts are allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum RestartStrategy {
     /// The same delay before every restart; at most `max_restarts` restarts between healthy
@@ -54,7 +54,7 @@ impl RestartStrategy {
 ///
 /// [`Config::default`] is a sensible production setting; [`Config::validate`] refuses zero or
 /// inconsistent values with a [`ConfigError`] that names the field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     /// Time between the starts of two periodic checkpoints. Default 10 s.
@@ -120,7 +120,7 @@ impl Default for Config {
 }
 
 /// Why a configuration was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A duration or count that must be positive is zero.

@@ -50,14 +50,14 @@ impl From<StopJobMode> for StopMode {
 }
 
 /// A message from the controller to one worker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ToWorker {
     pub generation: Generation,
     pub command: Command,
 }
 
 /// What the controller asks a worker to do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Command {
     /// Inject a barrier for `epoch` at the worker's sources. With `then_stop`, every task
@@ -73,7 +73,7 @@ pub enum Command {
 }
 
 /// A message from one worker to the controller.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FromWorker {
     pub worker: WorkerId,
     pub generation: Generation,
@@ -81,7 +81,7 @@ pub struct FromWorker {
 }
 
 /// What a worker reports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum WorkerEvent {
     /// Every task the worker hosts has started (restored from the given checkpoint, if any).

@@ -92,7 +92,7 @@ pub enum OperatorKind {
 }
 
 /// An operator of the job's dataflow graph.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Operator {
     pub name: String,
     pub kind: OperatorKind,
@@ -110,7 +110,7 @@ pub struct Edge {
 /// The job: a DAG of operators with parallelism, hosted on `workers` worker slots.
 ///
 /// Task `i` in [`Job::tasks`] order runs on worker `i % workers`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Job {
     pub name: String,
     pub operators: Vec<Operator>,
@@ -119,7 +119,7 @@ pub struct Job {
 }
 
 /// Why a job description was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum JobError {
     NoOperators,
@@ -131,6 +131,7 @@ pub enum JobError {
     Cycle,
     SourceWithInput { operator: OperatorId },
     SinkWithOutput { operator: OperatorId },
+    SinkWithoutInput { operator: OperatorId },
     TransformWithoutInput { operator: OperatorId },
     TransformWithoutOutput { operator: OperatorId },
     SourceWithoutOutput { operator: OperatorId },
@@ -164,6 +165,12 @@ impl fmt::Display for JobError {
                 write!(f, "source {operator} has an input")
             }
             JobError::SinkWithOutput { operator } => write!(f, "sink {operator} has an output"),
+            JobError::SinkWithoutInput { operator } => {
+                write!(
+                    f,
+                    "sink {operator} has no input: no barrier could ever reach it"
+                )
+            }
             JobError::TransformWithoutInput { operator } => {
                 write!(f, "transform {operator} has no input")
             }
@@ -266,6 +273,9 @@ impl Job {
                 OperatorKind::Sink { .. } if has_out => {
                     return Err(JobError::SinkWithOutput { operator: id })
                 }
+                OperatorKind::Sink { .. } if !has_in => {
+                    return Err(JobError::SinkWithoutInput { operator: id })
+                }
                 OperatorKind::Sink { .. } => sinks += 1,
                 OperatorKind::Transform if !has_in => {
                     return Err(JobError::TransformWithoutInput { operator: id })
@@ -362,7 +372,7 @@ fn op_id(index: usize) -> OperatorId {
 }
 
 /// Dense numbering of a job's tasks: O(1) from [`TaskId`] to `0..len`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TaskIndex {
     /// `offsets[op]` is the index of subtask 0 of `op`; the last entry is the task count.
     offsets: Vec<usize>,

@@ -186,7 +186,7 @@ impl Driver {
         let before = self.c.clone();
         let status = self.c.status();
         let result = self.c.handle(self.now, input.clone());
-        invariants::check(Some(&status), &self.c)
+        invariants::check_input(&status, &input, &result, &self.c)
             .map_err(|v| TestCaseError::fail(v.to_string()))?;
         if status.state.is_terminal() {
             prop_assert!(

@@ -369,16 +369,28 @@ fn a_task_failure_during_the_final_checkpoint_escalates_to_immediate_at_once() {
         ]
     );
     assert_eq!(h.c.status().stop, Some(StopMode::Immediate));
-    // The failed task will never finish: the others finishing is not enough to wait on, so the
-    // stop timeout takes the job to StopWorkers.
-    for (w, t) in h.tasks() {
-        if t != failed {
-            h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
-        }
+    // Nothing waits on the failed task: once the others finished, the stop is complete.
+    let mut others: Vec<_> = h
+        .tasks()
+        .into_iter()
+        .filter(|&(_, t)| t != failed)
+        .collect();
+    let (w, last) = others.pop().unwrap();
+    for (w, t) in others {
+        h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
     }
     assert_eq!(h.state(), STOP_JOB_IMMEDIATE);
-    h.at(10 + config().stop_timeout_ms);
-    assert_eq!(h.state(), STOP_WORKERS);
+    h.take();
+    h.at(20);
+    h.worker(w, WorkerEvent::TaskFinished { task: last })
+        .unwrap();
+    assert_eq!(
+        h.take(),
+        vec![
+            transition(STOP_JOB_IMMEDIATE, State::Stopped, Reason::AllTasksFinished),
+            Output::ReleaseWorkers { generation: g(1) },
+        ]
+    );
 }
 
 #[test]
@@ -876,6 +888,7 @@ fn a_restored_controller_starts_above_the_previous_generation_and_epoch() {
         generation: g(4),
         epoch: Epoch(9),
         committed: false,
+        last_started: Epoch(11),
     };
     let mut c =
         quiesce_core::controller::Controller::restore(job(), config(), Time(0), Some(restore))
@@ -892,4 +905,70 @@ fn a_restored_controller_starts_above_the_previous_generation_and_epoch() {
         }]
     );
     assert_eq!(c.status().stopped_generation, Some(g(4)));
+    assert_eq!(
+        c.status().last_epoch,
+        Some(Epoch(11)),
+        "epochs 10 and 11 are never reused"
+    );
+}
+
+#[test]
+fn checkpoint_failures_are_counted_per_generation() {
+    let mut h = Harness::running();
+    for (at, epoch) in [(1_000, E1), (2_000, E2)] {
+        h.at(at);
+        h.worker(
+            0,
+            WorkerEvent::CheckpointFailed {
+                task: task(SRC, 0),
+                epoch,
+                reason: "disk".into(),
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(h.state(), State::Recovering, "two failures, one tolerated");
+    h.confirm_stopped().unwrap();
+    h.at(2_100);
+    h.ready_all();
+    h.at(3_100);
+    h.worker(
+        0,
+        WorkerEvent::CheckpointFailed {
+            task: task(SRC, 0),
+            epoch: E3,
+            reason: "disk".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        h.state(),
+        State::Running,
+        "the new generation starts with a clean count"
+    );
+}
+
+#[test]
+fn a_stop_during_finishing_keeps_the_drain_deadline() {
+    let mut h = Harness::running();
+    h.at(100);
+    h.finish(task(SRC, 0)).unwrap();
+    assert_eq!(h.state(), State::Finishing);
+    let deadline =
+        h.c.timers()
+            .find(|(t, _)| *t == quiesce_core::controller::timers::Timer::Stop);
+    h.at(1_000);
+    h.stop(StopMode::Graceful).unwrap();
+    assert_eq!(
+        h.state(),
+        State::Stopping(Stopping::StopJob(StopJobMode::Graceful))
+    );
+    let now =
+        h.c.timers()
+            .find(|(t, _)| *t == quiesce_core::controller::timers::Timer::Stop);
+    assert_eq!(now, deadline);
+    assert_eq!(
+        deadline.map(|(_, at)| at),
+        Some(Time(100 + config().stop_timeout_ms))
+    );
 }

@@ -4,13 +4,14 @@
 //! simulator call the same function. Property names match `specs/PROPERTIES.md`.
 
 use super::{Controller, Phase, RecoveryStage, Stage};
-use crate::controller::io::{State, Status};
+use crate::controller::io::{Input, Rejected, State, Status};
 use crate::controller::timers::Timer;
 use crate::protocol::StopMode;
+use crate::protocol::WorkerEvent;
 use std::fmt;
 
 /// A broken invariant: the property's name and what was seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Violation {
     pub property: &'static str,
     pub detail: String,
@@ -51,8 +52,9 @@ pub fn check(before: Option<&Status>, c: &Controller) -> Result<(), Violation> {
 
 fn check_state(c: &Controller) -> Result<(), Violation> {
     let state = c.phase.state();
-    check_checkpoint(c, state)?;
     check_bounded(c, state)?;
+    check_checkpoint(c, state)?;
+    check_resolution(c)?;
     check_generations(c, state)?;
     check_stop(c, state)?;
     check_tasks(c)
@@ -139,15 +141,6 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
             })?;
         }
     }
-    let periodic_after_stop = !cp.then_stop
-        && !matches!(cp.stage, Stage::Committing { .. })
-        && c.stop_step.is_some_and(|stop| cp.started_step > stop);
-    ensure(!periodic_after_stop, "no_periodic_after_stop", || {
-        format!(
-            "periodic checkpoint {} started after the stop request",
-            cp.epoch
-        )
-    })?;
     ensure(
         cp.then_stop == (c.final_epoch == Some(cp.epoch)),
         "no_periodic_after_stop",
@@ -163,6 +156,26 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
         "checkpoint_resolves",
         || format!("checkpoint {} in flight without a timeout", cp.epoch),
     )
+}
+
+/// single_checkpoint_in_flight: every checkpoint started is completed, aborted, or the one in
+/// flight.
+fn check_resolution(c: &Controller) -> Result<(), Violation> {
+    let open = matches!(&c.checkpoint, Some(cp) if !matches!(cp.stage, Stage::Committing { .. }));
+    let counters = c.counters;
+    let resolved = counters.checkpoints_completed + counters.checkpoints_aborted;
+    let unresolved = counters.checkpoints_started.saturating_sub(resolved);
+    ensure(
+        unresolved == u64::from(open),
+        "single_checkpoint_in_flight",
+        || {
+            format!(
+                "{unresolved} checkpoints started and not resolved, {} tracked",
+                u8::from(open)
+            )
+        },
+    )?;
+    Ok(())
 }
 
 /// Every wait has a timeout: each non-terminal state has the timer that bounds it; terminal
@@ -227,14 +240,14 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
         let committed = c.final_epoch.is_some()
             && c.last_completed == c.final_epoch
             && c.last_completed_committed
-            && c.finished_tasks as usize == c.tasks.len();
+            && c.tasks.iter().all(|t| *t == super::TaskRun::Finished);
         ensure(committed, "checkpoint_stop_commits_final", || {
             format!(
                 "Stopped by a checkpoint stop with final {:?}, completed {:?} (committed {}), {}/{} tasks finished",
                 c.final_epoch,
                 c.last_completed,
                 c.last_completed_committed,
-                c.finished_tasks,
+                c.ended_tasks,
                 c.tasks.len()
             )
         })?;
@@ -251,20 +264,28 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
 }
 
 fn check_tasks(c: &Controller) -> Result<(), Violation> {
-    let finished = c
+    let ended = c
         .tasks
         .iter()
-        .filter(|t| **t == super::TaskRun::Finished)
+        .filter(|t| **t != super::TaskRun::Running)
         .count();
-    ensure(
-        finished == c.finished_tasks as usize,
-        "task_accounting",
-        || format!("{finished} tasks finished but {} counted", c.finished_tasks),
-    )
+    ensure(ended == c.ended_tasks as usize, "task_accounting", || {
+        format!("{ended} tasks ended but {} counted", c.ended_tasks)
+    })
 }
 
 /// The properties of one step: epochs_increase, escalation_monotone, terminal_absorbs.
 fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
+    if before.stop.is_some() && after.last_epoch > before.last_epoch {
+        let final_started = after.in_flight.is_some_and(|f| f.then_stop)
+            || after.final_checkpoint == after.last_epoch;
+        ensure(final_started, "no_periodic_after_stop", || {
+            format!(
+                "{:?} started after the stop request is not the final checkpoint",
+                after.last_epoch
+            )
+        })?;
+    }
     ensure(
         after.last_epoch >= before.last_epoch,
         "epochs_increase",
@@ -301,6 +322,74 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
     if before.state.is_terminal() {
         ensure(after == before, "terminal_absorbs", || {
             format!("{} changed: {before:?} -> {after:?}", before.state)
+        })?;
+    }
+    Ok(())
+}
+
+/// Everything [`check`] checks, plus the properties of the input that made the step:
+/// stale_generation_inert (a message of another generation is refused),
+/// escalation_immediate (an accepted stop request takes effect in the same step), and
+/// dead_task_escalates (a failed task or lost worker during a stop escalates at once).
+pub fn check_input(
+    before: &Status,
+    input: &Input,
+    result: &Result<(), Rejected>,
+    after: &Controller,
+) -> Result<(), Violation> {
+    check(Some(before), after)?;
+    if result.is_err() {
+        return Ok(());
+    }
+    let now = after.status();
+    let generation = match input {
+        Input::Worker(msg) => Some(msg.generation),
+        Input::SchedulerFailed { generation, .. }
+        | Input::WorkerExited { generation, .. }
+        | Input::WorkersStopped { generation } => Some(*generation),
+        _ => None,
+    };
+    if let Some(generation) = generation {
+        ensure(
+            generation == before.generation,
+            "stale_generation_inert",
+            || {
+                format!(
+                    "accepted {input:?} of {generation} while {} runs",
+                    before.generation
+                )
+            },
+        )?;
+    }
+    if let Input::Stop(mode) = input {
+        ensure(
+            now.state.is_terminal() || now.stop >= Some(*mode),
+            "escalation_immediate",
+            || {
+                format!(
+                    "accepted stop {mode} but the stop level is {:?} in {}",
+                    now.stop, now.state
+                )
+            },
+        )?;
+    }
+    let dead = matches!(
+        input,
+        Input::Worker(crate::FromWorker {
+            event: WorkerEvent::TaskFailed { .. },
+            ..
+        }) | Input::WorkerExited { .. }
+    );
+    let stopping = matches!(
+        before.state,
+        State::CheckpointStopping | State::Stopping(crate::Stopping::StopJob(_))
+    );
+    if dead && stopping {
+        ensure(now.stop > before.stop, "dead_task_escalates", || {
+            format!(
+                "{input:?} in {} left the stop at {:?}",
+                before.state, now.stop
+            )
         })?;
     }
     Ok(())

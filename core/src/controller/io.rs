@@ -64,7 +64,7 @@ impl fmt::Display for State {
 }
 
 /// Everything the environment tells the controller.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Input {
     /// A user (or operator tooling) asks the job to stop.
@@ -112,7 +112,7 @@ pub enum InputKind {
 }
 
 /// Every effect the controller asks of its environment, and what it wants observed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Output {
     /// Start every worker of `generation`, restoring from `restore` if set. Answered by each
@@ -141,7 +141,7 @@ pub enum Output {
 }
 
 /// Observability: what the controller decided and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Event {
     Transition {
@@ -194,7 +194,7 @@ pub enum Event {
 }
 
 /// Why a checkpoint was aborted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum AbortReason {
     TimedOut,
@@ -210,7 +210,7 @@ pub enum AbortReason {
 }
 
 /// Why a transition happened.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Reason {
     Created,
@@ -238,7 +238,7 @@ pub enum Reason {
 }
 
 /// Why an input was refused. A refused input changes nothing and emits nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Rejected {
     TimeWentBackwards {
@@ -312,17 +312,16 @@ impl fmt::Display for Rejected {
 impl std::error::Error for Rejected {}
 
 /// Counters over the controller's life.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Counters {
     pub checkpoints_started: u64,
     pub checkpoints_completed: u64,
     pub checkpoints_aborted: u64,
     pub restarts: u64,
-    pub rejected_inputs: u64,
 }
 
 /// Where a checkpoint in flight stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum CheckpointStage {
     /// Waiting for task acks.
@@ -334,7 +333,7 @@ pub enum CheckpointStage {
 }
 
 /// A checkpoint in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InFlight {
     pub epoch: Epoch,
     pub then_stop: bool,
@@ -342,7 +341,7 @@ pub struct InFlight {
 }
 
 /// A snapshot of the controller for callers, the model checker and invariant checks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Status {
     pub state: State,
     pub generation: Generation,

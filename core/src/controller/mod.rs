@@ -6,6 +6,7 @@
 
 pub mod invariants;
 pub mod io;
+pub mod mutants;
 mod restart;
 pub mod timers;
 
@@ -18,6 +19,7 @@ use io::{
     AbortReason, CheckpointStage, Counters, Event, InFlight, Input, InputKind, Output, Reason,
     Rejected, State, Status, Stopping,
 };
+use mutants::Mutant;
 use restart::RestartPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -25,7 +27,7 @@ use std::fmt;
 use timers::{Timer, Timers};
 
 /// Why a controller could not be created.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub enum SetupError {
     Job(JobError),
@@ -56,7 +58,7 @@ impl From<ConfigError> for SetupError {
 }
 
 /// Where a job resumes: the last checkpoint a previous controller completed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RestorePoint {
     /// The last generation the previous controller started; the new one starts above it.
     pub generation: Generation,
@@ -65,10 +67,13 @@ pub struct RestorePoint {
     /// Whether every two-phase-commit sink committed it. If not, the commits are re-sent
     /// once the job runs again.
     pub committed: bool,
+    /// The last epoch the previous controller started (completed or not): the new one
+    /// numbers its checkpoints above it, so no epoch is ever reused.
+    pub last_started: Epoch,
 }
 
 /// How a task of the current generation stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum TaskRun {
     Running,
     Finished,
@@ -76,7 +81,7 @@ enum TaskRun {
 }
 
 /// The kill of a generation's workers: asked, then re-asked after pauses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Kill {
     /// 1 for the first ask.
     attempt: u32,
@@ -85,13 +90,13 @@ struct Kill {
 }
 
 /// Where a job in Stopping(StopWorkers) ends once the kill is confirmed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum KillOutcome {
     Stopped,
     Failed,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum RecoveryStage {
     /// The failed generation's workers are being killed.
     Killing(Kill),
@@ -100,7 +105,7 @@ enum RecoveryStage {
 }
 
 /// The controller's state with the data only that state has.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Phase {
     Scheduling { ready: Vec<bool>, waiting: u32 },
     Running,
@@ -161,16 +166,14 @@ pub fn is_legal_transition(from: State, to: State) -> bool {
 }
 
 /// The checkpoint in flight.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Checkpoint {
     epoch: Epoch,
     then_stop: bool,
-    /// The step at which it was triggered (see `Controller::step`).
-    started_step: u64,
     stage: Stage,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Stage {
     /// `Controller::marks` flags the tasks that acked.
     Barriers {
@@ -184,7 +187,7 @@ enum Stage {
 }
 
 /// The controller of one streaming job. Pure: no clock, no I/O, no randomness.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Controller {
     job: Job,
     config: Config,
@@ -198,13 +201,12 @@ pub struct Controller {
     source: Vec<bool>,
 
     now: Time,
-    /// Counts accepted inputs and timer firings; orders events that share a `now`.
-    step: u64,
     phase: Phase,
     generation: Generation,
     stopped_generation: Option<Generation>,
     tasks: Vec<TaskRun>,
-    finished_tasks: u32,
+    /// Tasks of the generation that finished or failed: nothing waits on them any more.
+    ended_tasks: u32,
     /// Per worker: when it was last heard from; `Time(u64::MAX)` once declared lost.
     last_seen: Vec<Time>,
     timers: Timers,
@@ -225,12 +227,13 @@ pub struct Controller {
     pause_anchor: Time,
 
     stop: Option<StopMode>,
-    stop_step: Option<u64>,
     final_epoch: Option<Epoch>,
 
     restart: RestartPolicy,
     counters: Counters,
     outputs: VecDeque<Output>,
+    #[cfg(feature = "mutants")]
+    mutant: Option<Mutant>,
 }
 
 impl Controller {
@@ -283,17 +286,16 @@ impl Controller {
             source,
             index,
             now,
-            step: 0,
             phase: Phase::Failed,
             generation: Generation(restore.map_or(1, |r| r.generation.0 + 1)),
             stopped_generation: restore.map(|r| r.generation),
             tasks: vec![TaskRun::Running; tasks],
-            finished_tasks: 0,
+            ended_tasks: 0,
             last_seen: vec![now; workers],
             timers: Timers::default(),
             checkpoint: None,
             marks: vec![false; tasks],
-            next_epoch: Epoch(restore.map_or(1, |r| r.epoch.0 + 1)),
+            next_epoch: Epoch(restore.map_or(1, |r| r.epoch.max(r.last_started).0 + 1)),
             last_completed: restore.map(|r| r.epoch),
             last_completed_committed: restore.is_none_or(|r| r.committed),
             retained: restore.map(|r| r.epoch).into_iter().collect(),
@@ -302,11 +304,12 @@ impl Controller {
             interval_anchor: now,
             pause_anchor: now,
             stop: None,
-            stop_step: None,
             final_epoch: None,
             restart: RestartPolicy::new(config.restart_strategy, config.jitter_seed),
             counters: Counters::default(),
             outputs: VecDeque::new(),
+            #[cfg(feature = "mutants")]
+            mutant: None,
             job,
             config,
         };
@@ -316,6 +319,28 @@ impl Controller {
         c.enter_scheduling(Reason::Created);
         c.debug_check(None);
         Ok(c)
+    }
+
+    /// Re-introduces a known bug (see [`Mutant`]). Debug assertions of the invariants are
+    /// off for a mutated controller: the checks under test must find the bug themselves.
+    #[cfg(feature = "mutants")]
+    pub fn with_mutant(mut self, mutant: Mutant) -> Controller {
+        self.mutant = Some(mutant);
+        self
+    }
+
+    /// Whether the known bug `m` is switched on (never, without the `mutants` feature).
+    #[inline]
+    fn bug(&self, m: Mutant) -> bool {
+        #[cfg(feature = "mutants")]
+        {
+            self.mutant == Some(m)
+        }
+        #[cfg(not(feature = "mutants"))]
+        {
+            let _ = m;
+            false
+        }
     }
 
     // ---------------------------------------------------------------- getters
@@ -373,6 +398,7 @@ impl Controller {
             generation: self.generation,
             epoch,
             committed: self.last_completed_committed,
+            last_started: Epoch(self.next_epoch.0 - 1),
         })
     }
 
@@ -413,7 +439,6 @@ impl Controller {
             }
             self.timers.disarm(timer);
             self.now = self.now.max(at);
-            self.step += 1;
             self.fire(timer);
         }
         if !self.phase.state().is_terminal() {
@@ -439,7 +464,6 @@ impl Controller {
         #[cfg(debug_assertions)]
         let before = self.status();
         self.now = now;
-        self.step += 1;
         self.apply(input);
         #[cfg(debug_assertions)]
         self.debug_check(Some(&before));
@@ -447,7 +471,7 @@ impl Controller {
     }
 
     fn debug_check(&self, before: Option<&Status>) {
-        if cfg!(debug_assertions) {
+        if cfg!(debug_assertions) && Mutant::ALL.iter().all(|&m| !self.bug(m)) {
             if let Err(violation) = invariants::check(before, self) {
                 panic!("controller invariant broken: {violation}");
             }
@@ -517,7 +541,8 @@ impl Controller {
     }
 
     fn check_generation(&self, got: Generation) -> Result<(), Rejected> {
-        if got == self.generation {
+        let previous = got.0 + 1 == self.generation.0;
+        if got == self.generation || (previous && self.bug(Mutant::AcceptOldGenerationAck)) {
             Ok(())
         } else {
             Err(Rejected::WrongGeneration {
@@ -692,6 +717,7 @@ impl Controller {
             WorkerEvent::TaskFailed { task, reason } => {
                 let i = self.task_slot(task);
                 self.tasks[i] = TaskRun::Failed;
+                self.ended_tasks += 1;
                 self.task_failed(task, reason);
             }
         }
@@ -795,7 +821,8 @@ impl Controller {
             self.transition(scheduling, reason);
         }
         self.tasks.fill(TaskRun::Running);
-        self.finished_tasks = 0;
+        self.ended_tasks = 0;
+        self.consecutive_failures = 0;
         self.outputs.push_back(Output::StartWorkers {
             generation: self.generation,
             restore: self.last_completed,
@@ -863,7 +890,6 @@ impl Controller {
         self.checkpoint = Some(Checkpoint {
             epoch,
             then_stop,
-            started_step: self.step,
             stage: Stage::Barriers {
                 remaining: self.marks.len() as u32,
             },
@@ -874,10 +900,12 @@ impl Controller {
         self.counters.checkpoints_started += 1;
         self.interval_anchor = self.now;
         self.timers.disarm(Timer::CheckpointInterval);
-        self.timers.arm(
-            Timer::CheckpointTimeout,
-            self.now.plus_ms(self.config.checkpoint_timeout_ms),
-        );
+        if !(then_stop && self.bug(Mutant::NoFinalCheckpointTimeout)) {
+            self.timers.arm(
+                Timer::CheckpointTimeout,
+                self.now.plus_ms(self.config.checkpoint_timeout_ms),
+            );
+        }
         self.emit(Event::CheckpointStarted { epoch, then_stop });
         self.broadcast(&Command::Checkpoint { epoch, then_stop });
     }
@@ -892,15 +920,22 @@ impl Controller {
         };
         self.marks[i] = true;
         *remaining -= 1;
-        if *remaining == 0 {
-            c.stage = Stage::Persisting;
-            let epoch = c.epoch;
-            self.emit(Event::CheckpointAcked { epoch });
-            self.outputs.push_back(Output::PersistMetadata {
-                epoch,
-                generation: self.generation,
-            });
+        if *remaining > 0 {
+            return;
         }
+        let epoch = c.epoch;
+        if self.bug(Mutant::CommitBeforePersist) {
+            self.start_commit(epoch);
+            return;
+        }
+        if let Some(c) = &mut self.checkpoint {
+            c.stage = Stage::Persisting;
+        }
+        self.emit(Event::CheckpointAcked { epoch });
+        self.outputs.push_back(Output::PersistMetadata {
+            epoch,
+            generation: self.generation,
+        });
     }
 
     fn metadata_persisted(&mut self, epoch: Epoch) {
@@ -921,15 +956,10 @@ impl Controller {
             return;
         }
         let then_stop = self.final_epoch == Some(epoch);
-        let started_step = self
-            .checkpoint
-            .as_ref()
-            .map_or(self.step, |c| c.started_step);
         self.marks.fill(false);
         self.checkpoint = Some(Checkpoint {
             epoch,
             then_stop,
-            started_step,
             stage: Stage::Committing {
                 remaining: self.two_phase_tasks,
             },
@@ -1084,7 +1114,7 @@ impl Controller {
             }
             Phase::StopJob(_) => {
                 self.mark_finished(i);
-                if self.finished_tasks as usize == self.tasks.len() {
+                if self.ended_tasks as usize == self.tasks.len() {
                     self.terminate(Phase::Stopped, Reason::AllTasksFinished);
                 }
             }
@@ -1097,8 +1127,13 @@ impl Controller {
     }
 
     fn mark_finished(&mut self, i: usize) {
+        debug_assert_eq!(
+            self.tasks[i],
+            TaskRun::Running,
+            "validated: the task was running"
+        );
         self.tasks[i] = TaskRun::Finished;
-        self.finished_tasks += 1;
+        self.ended_tasks += 1;
     }
 
     /// Whether task `i` has done its whole part of the final checkpoint (sinks: committed).
@@ -1119,6 +1154,10 @@ impl Controller {
 
     fn task_failed(&mut self, task: TaskId, reason: String) {
         let reason = Reason::TaskFailed { task, reason };
+        let stopping = matches!(self.phase, Phase::CheckpointStopping | Phase::StopJob(_));
+        if stopping && self.bug(Mutant::WaitOnDeadTask) {
+            return;
+        }
         match self.phase {
             Phase::CheckpointStopping => self.escalate(StopMode::Immediate, reason),
             Phase::StopJob(_) => self.escalate(StopMode::Force, reason),
@@ -1134,9 +1173,13 @@ impl Controller {
         self.last_seen[worker.0 as usize] = Time(u64::MAX);
         self.emit(Event::WorkerLost { worker });
         let reason = Reason::WorkerLost { worker };
+        let stopping = matches!(self.phase, Phase::CheckpointStopping | Phase::StopJob(_));
+        if stopping && self.bug(Mutant::WaitOnDeadTask) {
+            return;
+        }
         match self.phase {
-            Phase::CheckpointStopping => self.escalate(StopMode::Immediate, reason),
-            Phase::StopJob(_) => self.escalate(StopMode::Force, reason),
+            // Its tasks can no longer stop themselves: only a kill ends them.
+            Phase::CheckpointStopping | Phase::StopJob(_) => self.escalate(StopMode::Force, reason),
             _ => self.fail(reason),
         }
     }
@@ -1169,7 +1212,7 @@ impl Controller {
     // ---------------------------------------------------------------- finishing
 
     fn progress_finishing(&mut self) {
-        if self.finished_tasks as usize == self.tasks.len() {
+        if self.ended_tasks as usize == self.tasks.len() {
             self.terminate(Phase::Finished, Reason::AllTasksFinished);
         }
     }
@@ -1181,6 +1224,10 @@ impl Controller {
             return;
         }
         self.emit(Event::StopRequested { mode });
+        let in_final = self.phase == Phase::CheckpointStopping;
+        if in_final && mode == StopMode::Force && self.bug(Mutant::ForceIgnoredInFinalCheckpoint) {
+            return;
+        }
         match self.phase {
             Phase::Scheduling { .. } => self.enter_stop_workers(KillOutcome::Stopped, reason),
             Phase::Recovering(RecoveryStage::Killing(kill)) => {
@@ -1212,9 +1259,6 @@ impl Controller {
     }
 
     fn set_stop(&mut self, mode: StopMode) {
-        if self.stop.is_none() {
-            self.stop_step = Some(self.step);
-        }
         self.stop = Some(self.stop.map_or(mode, |current| current.max(mode)));
     }
 
@@ -1232,11 +1276,17 @@ impl Controller {
     fn enter_checkpoint_stopping(&mut self, reason: Reason) {
         self.timers.disarm(Timer::CheckpointInterval);
         self.timers.disarm(Timer::Healthy);
-        self.timers.arm(
-            Timer::FinalCheckpoint,
-            self.now.plus_ms(self.config.checkpoint_timeout_ms),
-        );
+        if !self.bug(Mutant::NoFinalCheckpointTimeout) {
+            self.timers.arm(
+                Timer::FinalCheckpoint,
+                self.now.plus_ms(self.config.checkpoint_timeout_ms),
+            );
+        }
         self.transition(Phase::CheckpointStopping, reason);
+        if self.bug(Mutant::SecondCheckpointInFlight) && self.checkpoint.is_some() {
+            self.start_checkpoint(true);
+            return;
+        }
         self.progress_checkpoint_stop();
     }
 
@@ -1250,7 +1300,7 @@ impl Controller {
             None => self.start_checkpoint(true),
             Some(epoch) => {
                 let committed = self.last_completed == Some(epoch) && self.last_completed_committed;
-                if committed && self.finished_tasks as usize == self.tasks.len() {
+                if committed && self.ended_tasks as usize == self.tasks.len() {
                     self.terminate(Phase::Stopped, Reason::FinalCheckpointCommitted { epoch });
                 }
             }
@@ -1259,15 +1309,17 @@ impl Controller {
 
     fn enter_stop_job(&mut self, mode: StopJobMode, reason: Reason) {
         self.abort_checkpoint(AbortReason::Superseded);
+        // The TTL stays: it escalates a graceful stop to immediate.
         self.timers
-            .disarm_all_but(&[Timer::Stop, Timer::Heartbeat, Timer::Cleanup]);
-        if !matches!(self.phase, Phase::StopJob(_)) {
+            .disarm_all_but(&[Timer::Stop, Timer::Heartbeat, Timer::Cleanup, Timer::Ttl]);
+        // Escalating keeps the deadline already running (a graceful stop's, or the drain's).
+        if !matches!(self.phase, Phase::StopJob(_) | Phase::Finishing) {
             self.timers
                 .arm(Timer::Stop, self.now.plus_ms(self.config.stop_timeout_ms));
         }
         self.transition(Phase::StopJob(mode), reason);
         self.broadcast(&Command::Stop { mode });
-        if self.finished_tasks as usize == self.tasks.len() {
+        if self.ended_tasks as usize == self.tasks.len() {
             self.terminate(Phase::Stopped, Reason::AllTasksFinished);
         }
     }
@@ -1364,7 +1416,7 @@ impl Controller {
         self.cleanup = None;
         // Every task finished by itself: the processes only need reaping.
         let release = matches!(to, Phase::Stopped | Phase::Finished)
-            && self.finished_tasks as usize == self.tasks.len()
+            && self.ended_tasks as usize == self.tasks.len()
             && !matches!(self.phase, Phase::StopWorkers { .. } | Phase::Recovering(_));
         self.transition(to, reason);
         if release {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// The restart budget and delay state of one job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RestartPolicy {
     strategy: RestartStrategy,
     /// Restarts since the last healthy period.
@@ -31,10 +31,10 @@ impl RestartPolicy {
         self.restarts
     }
 
-    /// A healthy period has passed: the budget is full again.
+    /// A healthy period has passed: the budget is full again. A failure-rate budget is a
+    /// sliding window and refills by itself: its failures stay counted until they leave it.
     pub fn reset(&mut self) {
         self.restarts = 0;
-        self.failures.clear();
     }
 
     /// Records a failure at `now` and returns the delay before the next restart, or `None`

@@ -52,7 +52,7 @@ impl Timer {
 }
 
 /// Deadlines indexed by [`Timer`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Timers {
     deadlines: [Option<Time>; Timer::ALL.len()],
 }

@@ -140,11 +140,11 @@ impl Harness {
     pub fn input(&mut self, input: Input) -> Result<(), Rejected> {
         let before = self.c.clone();
         let status = self.c.status();
-        let result = self.c.handle(self.now, input);
+        let result = self.c.handle(self.now, input.clone());
         if result.is_err() {
             assert_eq!(self.c, before, "a rejected input changed the controller");
         }
-        invariants::check(Some(&status), &self.c).expect("invariants");
+        invariants::check_input(&status, &input, &result, &self.c).expect("invariants");
         self.drain();
         result
     }

@@ -1,0 +1,58 @@
+//! Known controller bugs, re-introduced on request (cargo feature `mutants`, never on by
+//! default) so that the model checker, the simulator and the tests can prove that the property
+//! named for each bug catches it.
+
+use serde::{Deserialize, Serialize};
+
+/// A re-introduced bug, with the property that must catch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Mutant {
+    /// No timeout on the final checkpoint of a checkpoint stop (one stuck task hangs the stop).
+    NoFinalCheckpointTimeout,
+    /// A force stop requested during the final checkpoint is accepted but does nothing.
+    ForceIgnoredInFinalCheckpoint,
+    /// A checkpoint stop starts the final checkpoint while a periodic one is still in flight.
+    SecondCheckpointInFlight,
+    /// Sinks are told to commit as soon as every task acked, before the metadata is persisted.
+    CommitBeforePersist,
+    /// Messages of the previous generation are accepted as if they were current.
+    AcceptOldGenerationAck,
+    /// A task failure or lost worker during a stop does not escalate: the stop waits it out.
+    WaitOnDeadTask,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 6] = [
+        Mutant::NoFinalCheckpointTimeout,
+        Mutant::ForceIgnoredInFinalCheckpoint,
+        Mutant::SecondCheckpointInFlight,
+        Mutant::CommitBeforePersist,
+        Mutant::AcceptOldGenerationAck,
+        Mutant::WaitOnDeadTask,
+    ];
+
+    /// The property (see `specs/PROPERTIES.md`) that must catch this bug.
+    pub fn property(self) -> &'static str {
+        match self {
+            Mutant::NoFinalCheckpointTimeout => "stop_terminates",
+            Mutant::ForceIgnoredInFinalCheckpoint => "escalation_immediate",
+            Mutant::SecondCheckpointInFlight => "single_checkpoint_in_flight",
+            Mutant::CommitBeforePersist => "commit_after_persist",
+            Mutant::AcceptOldGenerationAck => "stale_generation_inert",
+            Mutant::WaitOnDeadTask => "dead_task_escalates",
+        }
+    }
+
+    /// The name used by switches and reports, e.g. `no-final-checkpoint-timeout`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::NoFinalCheckpointTimeout => "no-final-checkpoint-timeout",
+            Mutant::ForceIgnoredInFinalCheckpoint => "force-ignored-in-final-checkpoint",
+            Mutant::SecondCheckpointInFlight => "second-checkpoint-in-flight",
+            Mutant::CommitBeforePersist => "commit-before-persist",
+            Mutant::AcceptOldGenerationAck => "accept-old-generation-ack",
+            Mutant::WaitOnDeadTask => "wait-on-dead-task",
+        }
+    }
+}
