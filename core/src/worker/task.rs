@@ -64,6 +64,8 @@ pub(super) struct SinkState {
     pub written: u64,
     /// Records lost with the task (an immediate stop or a failure).
     pub dropped: u64,
+    /// The sink committed everything at the end of its input and finished.
+    pub drained: bool,
 }
 
 impl SinkState {
@@ -99,13 +101,18 @@ impl SinkState {
         std::mem::replace(&mut self.sealed, rest)
     }
 
-    /// Drops the pre-commit of `epoch` as a transaction; its records go back to the front of
-    /// the open transaction (they arrived before every record in it), so the next
-    /// pre-commit carries them.
+    /// Drops the pre-commit of `epoch` as a transaction; its records go back into the open
+    /// transaction, so the next pre-commit carries them.
+    ///
+    /// The open transaction may already hold records carried from a later aborted epoch (its
+    /// abort arrived first), so the records are merged in offset order rather than put in
+    /// front: each partition's records stay in the order they arrived.
     pub fn abort(&mut self, epoch: Epoch) {
         if let Some(pos) = self.sealed.iter().position(|t| t.epoch == epoch) {
             let mut records = self.sealed.remove(pos).records;
             records.append(&mut self.open);
+            // Records order by (partition, offset): a partition's offsets arrive increasing.
+            records.sort_unstable();
             self.open = records;
         }
     }
