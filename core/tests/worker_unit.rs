@@ -1012,3 +1012,45 @@ fn worker_inputs_and_outputs_round_trip_through_serde() {
     assert_eq!(config, WorkerConfig::default());
     c.settle();
 }
+
+#[test]
+fn worker_sink_drained_at_end_of_input_commits_all_and_answers_later_commits() {
+    let j = copy_job();
+    let (s, k) = (task(0, 0), task(1, 0));
+    let mut c = Cluster::new(&j, G);
+    c.read(s, 2);
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(1),
+        then_stop: false,
+    });
+    c.settle();
+    c.read(s, 1);
+    c.input(0, WorkerInput::SourceExhausted { task: s })
+        .unwrap();
+    // The pre-commit keeps its identity, the tail is the drain; both are visible now.
+    assert_eq!(
+        c.commits.get(&(k, TransactionId::Epoch(Epoch(1)))),
+        Some(&vec![rec(0, 0, 0), rec(0, 0, 1)])
+    );
+    assert_eq!(
+        c.commits.get(&(k, TransactionId::Drain(G))),
+        Some(&vec![rec(0, 0, 2)])
+    );
+    assert!(c.workers[0].status().all_tasks_over());
+    // The controller's commit of epoch 1 still gets its answer, and commits nothing more.
+    let before = c.to_controller.len();
+    c.command(0, Command::Commit { epoch: Epoch(1) }).unwrap();
+    let answers: Vec<_> = c.to_controller[before..]
+        .iter()
+        .map(|m| m.event.clone())
+        .collect();
+    assert_eq!(
+        answers,
+        vec![WorkerEvent::Committed {
+            task: k,
+            epoch: Epoch(1)
+        }]
+    );
+    assert_eq!(c.commits.len(), 2);
+    assert_eq!(c.repeated_commits, 0);
+}

@@ -120,6 +120,14 @@
 //!   ([`TransactionId::Drain`]), so a graceful stop delivers every record read before it.
 //! - [`StopJobMode::Immediate`]: every task finishes at once; in-flight records are dropped.
 //!
+//! - End of input ([`WorkerInput::SourceExhausted`]): the source sends end of stream and the
+//!   job drains as in a graceful stop; a two-phase-commit sink commits what it holds and
+//!   finishes, and afterwards answers a commit with [`WorkerEvent::Committed`] (it committed
+//!   everything). Known gap: that tail belongs to no checkpoint, so if the job is then restored
+//!   from its last checkpoint (a failure after the sources ended), the tail is read and
+//!   committed again. Exactly-once across it needs the controller not to restart once a
+//!   sink has drained, or a final checkpoint at the end of input.
+//!
 //! Every task that ends reports [`WorkerEvent::TaskFinished`] (or `TaskFailed`). The worker
 //! reports [`WorkerEvent::Ready`] at once (its tasks start with it) and
 //! [`WorkerEvent::Heartbeat`] every [`WorkerConfig::heartbeat_interval_ms`].
@@ -501,10 +509,15 @@ impl Worker {
         self.aborted.retain(|&a| a > epoch);
         for t in 0..self.tasks.len() {
             let task = &mut self.tasks[t];
+            let id = task.id;
             if task.phase.is_over() {
+                // A sink that drained at the end of its input committed everything it held,
+                // this epoch's data included: say so, or the commit phase would wait in vain.
+                if task.two_phase_sink().is_some_and(|s| s.drained) {
+                    self.report(WorkerEvent::Committed { task: id, epoch });
+                }
                 continue;
             }
-            let id = task.id;
             let Role::Sink(sink) = &mut task.role else {
                 continue;
             };
@@ -900,6 +913,7 @@ impl Worker {
         let id = task.id;
         if let Role::Sink(sink) = &mut task.role {
             if sink.two_phase_commit {
+                sink.drained = true;
                 let mut commits = Vec::new();
                 for txn in std::mem::take(&mut sink.sealed) {
                     commits.push((TransactionId::Epoch(txn.epoch), txn.records));
