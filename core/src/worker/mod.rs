@@ -91,13 +91,16 @@
 //! epoch `E` it pre-commits them as `E`'s [`Transaction`]; its snapshot holds every
 //! pre-commit not yet committed. On [`Command::Commit`] for `E` it commits every pre-commit up
 //! to `E` ([`WorkerOutput::Commit`], one per transaction, with [`TransactionId::Epoch`]) and
-//! reports [`WorkerEvent::Committed`]. A repeated commit is a no-op.
+//! reports [`WorkerEvent::Committed`]: an older pre-commit still held is part of `E`'s snapshot
+//! too (its abort has not arrived yet, or it was restored). A repeated commit is a no-op.
 //!
 //! [`Command::Abort`] for `E` drops `E`'s pre-commit as a transaction, and no other. Its records
-//! are not lost: the sources do not rewind while the job keeps running, so the records move to
-//! the front of the open transaction and are pre-committed with the next barrier. A barrier of
-//! an aborted epoch still flows (so alignment never waits on it) but takes no snapshot and
-//! seals nothing.
+//! are not lost: the sources do not rewind while the job keeps running, so the records go back
+//! into the open transaction (each partition in offset order) and are pre-committed with the
+//! next barrier. The abort may reach the sink after the next barrier (controller messages and
+//! data travel on different channels); that later pre-commit stays as it was. A barrier of an
+//! aborted epoch still flows (so alignment never waits on it) but takes no snapshot and seals
+//! nothing.
 //!
 //! On a restore from checkpoint `R` (a new generation, [`Restore`]), sources start at their
 //! snapshot offsets and sinks hold their snapshot's pre-commits, all up to `R`; anything else
