@@ -96,11 +96,16 @@ impl Worker {
                 if task.last_aligned != Some(epoch) {
                     return Err("final barrier is not the last aligned".into());
                 }
-                let aborted = matches!(task.phase, TaskPhase::Halted { .. });
-                if aborted != self.aborted.contains(&epoch)
-                    && self.aborted.len() < super::MAX_ABORTED
-                {
-                    return Err("halted without an abort, or final after one".into());
+                let halted = matches!(task.phase, TaskPhase::Halted { .. });
+                if !halted && self.aborted.contains(&epoch) {
+                    return Err("still in a final checkpoint that was aborted".into());
+                }
+                // A commit forgets the aborted epochs up to it, and the oldest are forgotten
+                // when too many pile up; otherwise a halted task's epoch is remembered.
+                let forgotten = self.committed_through.is_some_and(|c| epoch <= c)
+                    || self.aborted.len() >= super::MAX_ABORTED;
+                if halted && !self.aborted.contains(&epoch) && !forgotten {
+                    return Err("halted without an abort".into());
                 }
             }
             TaskPhase::Running => {}

@@ -165,7 +165,7 @@ use task::{ChannelState, InputChannel, Role, SinkState, Task};
 const MAX_ABORTED: usize = 1024;
 
 /// The worker machine. See the [module docs](self).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Worker {
     job: Job,
     task_index: TaskIndex,

@@ -19,7 +19,7 @@ pub(super) enum ChannelState {
 }
 
 /// One input channel of a task, from one upstream subtask.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct InputChannel {
     pub from: TaskId,
     /// Whether the upstream subtask is on the same worker.
@@ -49,7 +49,7 @@ impl InputChannel {
 }
 
 /// What a sink holds, and a count of every record that went through it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct SinkState {
     pub two_phase_commit: bool,
     /// Records since the last barrier: the open transaction.
@@ -126,7 +126,7 @@ impl SinkState {
 }
 
 /// What a task does.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Role {
     Source { next_offset: u64 },
     Transform,
@@ -134,7 +134,7 @@ pub(super) enum Role {
 }
 
 /// One hosted task.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Task {
     pub id: TaskId,
     pub role: Role,

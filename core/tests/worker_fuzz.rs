@@ -1,0 +1,120 @@
+//! One worker fed arbitrary inputs, most of them wrong: it never panics, keeps its
+//! invariants, and an input it refuses leaves it exactly as it was, with nothing emitted.
+
+mod worker_common;
+
+use proptest::prelude::*;
+use quiesce_core::worker::{Channel, Item, Partition, Record, Worker, WorkerConfig, WorkerInput};
+use quiesce_core::{
+    Command, Epoch, Generation, OperatorId, StopJobMode, TaskId, Time, ToWorker, WorkerId,
+};
+use worker_common::*;
+
+const G: Generation = Generation(3);
+
+fn task_id() -> impl Strategy<Value = TaskId> {
+    (0..4u32, 0..3u32).prop_map(|(op, subtask)| TaskId {
+        operator: OperatorId(op),
+        subtask,
+    })
+}
+
+fn epoch() -> impl Strategy<Value = Epoch> {
+    (0..7u64).prop_map(Epoch)
+}
+
+fn item() -> impl Strategy<Value = Item> {
+    prop_oneof![
+        4 => ((0..2u32, 0..3u32), 0..8u64).prop_map(|((source, index), offset)| {
+            Item::Record(Record { partition: Partition { source: OperatorId(source), index }, offset })
+        }),
+        2 => (epoch(), any::<bool>()).prop_map(|(epoch, then_stop)| Item::Barrier { epoch, then_stop }),
+        1 => Just(Item::EndOfStream),
+    ]
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        3 => (epoch(), prop::bool::weighted(0.2))
+            .prop_map(|(epoch, then_stop)| Command::Checkpoint { epoch, then_stop }),
+        2 => epoch().prop_map(|epoch| Command::Commit { epoch }),
+        1 => epoch().prop_map(|epoch| Command::Abort { epoch }),
+        1 => prop_oneof![Just(StopJobMode::Graceful), Just(StopJobMode::Immediate)]
+            .prop_map(|mode| Command::Stop { mode }),
+    ]
+}
+
+fn input() -> impl Strategy<Value = WorkerInput> {
+    let generation = prop_oneof![5 => Just(G), 1 => (0..5u64).prop_map(Generation)];
+    prop_oneof![
+        3 => (generation.clone(), command())
+            .prop_map(|(generation, command)| WorkerInput::Command(ToWorker { generation, command })),
+        6 => (generation, task_id(), task_id(), 0..4u64, item()).prop_map(|(generation, from, to, seq, item)| {
+            WorkerInput::Data { generation, channel: Channel { from, to }, seq, item }
+        }),
+        3 => (task_id(), prop_oneof![5 => 0..4u32, 1 => Just(u32::MAX)])
+            .prop_map(|(task, count)| WorkerInput::SourceRecords { task, count }),
+        1 => task_id().prop_map(|task| WorkerInput::SourceExhausted { task }),
+        3 => (task_id(), epoch()).prop_map(|(task, epoch)| WorkerInput::SnapshotDone { task, epoch }),
+        1 => (task_id(), epoch()).prop_map(|(task, epoch)| WorkerInput::SnapshotFailed {
+            task,
+            epoch,
+            reason: "x".into(),
+        }),
+        1 => task_id().prop_map(|task| WorkerInput::TaskError { task, reason: "x".into() }),
+    ]
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
+        .min(10_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn worker_survives_arbitrary_inputs_and_a_refused_one_changes_nothing(
+        which in 0..2usize,
+        steps in prop::collection::vec((input(), 0..3u64, prop::bool::weighted(0.1)), 0..80),
+    ) {
+        // Sources, a transform and sinks over two workers: worker 1 has local and remote
+        // channels, sources and sinks of both kinds.
+        let jobs = [
+            job(
+                vec![source("read", 2), transform("map", 2), sink("out", 2, true)],
+                &[(0, 1), (1, 2)],
+                2,
+            ),
+            job(
+                vec![source("a", 1), source("b", 2), sink("exact", 2, true), sink("plain", 1, false)],
+                &[(0, 2), (1, 2), (1, 3)],
+                2,
+            ),
+        ];
+        let mut w = Worker::new(&jobs[which], WorkerId(1), G, WorkerConfig::default(), None, Time(100))
+            .expect("valid");
+        drain(&mut w);
+        let mut now = Time(100);
+        for (input, dt, backwards) in steps {
+            now = if backwards { Time(now.0.saturating_sub(5)) } else { now.plus_ms(dt) };
+            let before = w.clone();
+            match w.handle(now, input) {
+                Ok(()) => {}
+                Err(_) => {
+                    prop_assert!(w == before, "a refused input changed the worker");
+                    prop_assert!(w.poll_output().is_none());
+                }
+            }
+            prop_assert!(w.check_invariants().is_ok(), "{:?}", w.check_invariants());
+            drain(&mut w);
+            if dt == 2 {
+                w.handle_timeout(now);
+                drain(&mut w);
+            }
+        }
+    }
+}
