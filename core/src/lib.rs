@@ -94,6 +94,7 @@
 pub mod config;
 pub mod controller;
 pub mod protocol;
+pub mod trace;
 pub mod types;
 pub mod worker;
 

@@ -12,6 +12,7 @@ mod support;
 use proptest::prelude::*;
 use quiesce_core::controller::invariants;
 use quiesce_core::controller::Controller;
+use quiesce_core::trace::{replay, Step, Trace};
 use quiesce_core::{
     CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output,
     RestartStrategy, State, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,
@@ -123,6 +124,9 @@ struct Driver {
     stop_at: Option<Time>,
     /// Effects asked for and not yet answered by the liveness phase.
     asked: Vec<Output>,
+    /// Every call made, and every output seen, for the replay check.
+    steps: Vec<Step>,
+    outputs: Vec<Output>,
 }
 
 impl Driver {
@@ -136,6 +140,8 @@ impl Driver {
             cleanup: None,
             stop_at: None,
             asked: Vec::new(),
+            steps: Vec::new(),
+            outputs: Vec::new(),
         };
         d.drain();
         d
@@ -162,12 +168,14 @@ impl Driver {
             }
             out.push(o);
         }
+        self.outputs.extend(out.iter().cloned());
         out
     }
 
     fn advance(&mut self, dt: u32) -> Result<(), TestCaseError> {
         let before = self.c.status();
         self.now = self.now.plus_ms(u64::from(dt));
+        self.steps.push(Step::Timeout { at: self.now });
         self.c.handle_timeout(self.now);
         invariants::check(Some(&before), &self.c)
             .map_err(|v| TestCaseError::fail(v.to_string()))?;
@@ -185,6 +193,10 @@ impl Driver {
     fn feed(&mut self, input: Input) -> Result<(), TestCaseError> {
         let before = self.c.clone();
         let status = self.c.status();
+        self.steps.push(Step::Input {
+            at: self.now,
+            input: input.clone(),
+        });
         let result = self.c.handle(self.now, input.clone());
         invariants::check_input(&status, &input, &result, &self.c)
             .map_err(|v| TestCaseError::fail(v.to_string()))?;
@@ -393,7 +405,12 @@ impl Driver {
         if self.c.state().is_terminal() {
             return Ok(());
         }
-        let _ = self.c.handle(self.now, Input::Stop(mode));
+        let input = Input::Stop(mode);
+        self.steps.push(Step::Input {
+            at: self.now,
+            input: input.clone(),
+        });
+        let _ = self.c.handle(self.now, input);
         self.drain();
         let stop_at = self.stop_at.expect("a stop is under way");
         let deadline = stop_at.plus_ms(self.c.config().stop_bound_ms());
@@ -460,10 +477,19 @@ proptest! {
         actions in prop::collection::vec(action(), 0..80),
         final_stop in any::<u8>(),
     ) {
-        let mut d = Driver::new(job, config);
+        let mut d = Driver::new(job.clone(), config);
         for action in &actions {
             d.act(action)?;
         }
         d.stop_and_confirm(stop_mode(final_stop))?;
+
+        // The run, stored as JSON and replayed, yields the very same outputs.
+        let trace = Trace { job, config, restore: None, start: Time(0), steps: std::mem::take(&mut d.steps) };
+        let stored = serde_json::to_string(&trace).expect("a trace serialises");
+        let loaded: Trace = serde_json::from_str(&stored).expect("a trace deserialises");
+        prop_assert_eq!(&loaded, &trace);
+        let replayed = replay(&loaded).expect("a valid setup");
+        prop_assert!(replayed.outputs().eq(d.outputs.iter()), "the replay diverged");
+        prop_assert_eq!(replayed.status, d.c.status());
     }
 }
