@@ -1054,3 +1054,56 @@ fn worker_sink_drained_at_end_of_input_commits_all_and_answers_later_commits() {
     assert_eq!(c.commits.len(), 2);
     assert_eq!(c.repeated_commits, 0);
 }
+
+#[test]
+fn worker_alignment_keeps_exactly_once_across_a_restore() {
+    // The scenario of the `no-alignment` mutant, without the bug: a's records behind its
+    // barrier wait for b's barrier, so they belong to epoch 2 and are committed once.
+    let j = job(
+        vec![
+            source("a", 1),
+            source("b", 1),
+            transform("join", 1),
+            sink("out", 1, true),
+        ],
+        &[(0, 2), (1, 2), (2, 3)],
+        3,
+    );
+    let (a, b) = (task(0, 0), task(1, 0));
+    let mut first = Cluster::new(&j, G);
+    first.read(a, 2);
+    first.read(b, 2);
+    first.broadcast(Command::Checkpoint {
+        epoch: Epoch(1),
+        then_stop: false,
+    });
+    first.read(a, 2);
+    let into_join = |from| Channel {
+        from,
+        to: task(2, 0),
+    };
+    while first.deliver_one(into_join(a)) {}
+    while first.deliver_one(into_join(b)) {}
+    first.settle();
+    first.broadcast(Command::Commit { epoch: Epoch(1) });
+    let g2 = Generation(2);
+    let mut second = Cluster::restored(&j, g2, Some(Epoch(1)), &first.store);
+    second.read(a, 2);
+    second.broadcast(Command::Checkpoint {
+        epoch: Epoch(2),
+        then_stop: true,
+    });
+    second.settle();
+    second.broadcast(Command::Commit { epoch: Epoch(2) });
+    let mut external = first.commits.clone();
+    for (id, records) in second.commits {
+        external.entry(id).or_insert(records);
+    }
+    let mut all: Vec<Record> = external.values().flatten().copied().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        records_below(&BTreeMap::from([(a, 4), (b, 2)])),
+        "every record once"
+    );
+}

@@ -146,6 +146,7 @@ mod config;
 mod graph;
 mod invariants;
 mod io;
+pub mod mutants;
 mod task;
 
 pub use config::WorkerConfig;
@@ -157,6 +158,7 @@ pub use io::{
 use crate::protocol::{Command, FromWorker, StopJobMode, ToWorker, WorkerEvent};
 use crate::types::WorkerId;
 use crate::types::{Epoch, Generation, Job, OperatorId, OperatorKind, TaskId, TaskIndex, Time};
+use mutants::WorkerMutant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use task::{ChannelState, InputChannel, Role, SinkState, Task};
 
@@ -189,6 +191,8 @@ pub struct Worker {
     /// The `seq` of the next item on each channel to another worker.
     out_seq: BTreeMap<Channel, u64>,
     outputs: VecDeque<WorkerOutput>,
+    #[cfg(feature = "mutants")]
+    mutant: Option<WorkerMutant>,
 }
 
 impl Worker {
@@ -237,6 +241,8 @@ impl Worker {
             tasks: Vec::new(),
             out_seq: BTreeMap::new(),
             outputs: VecDeque::new(),
+            #[cfg(feature = "mutants")]
+            mutant: None,
         };
         w.tasks = job
             .tasks_of(worker)
@@ -322,6 +328,28 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Re-introduces a known bug (see [`WorkerMutant`]). Debug assertions of the invariants
+    /// are off for a mutated worker: the checks under test must find the bug themselves.
+    #[cfg(feature = "mutants")]
+    pub fn with_mutant(mut self, mutant: WorkerMutant) -> Worker {
+        self.mutant = Some(mutant);
+        self
+    }
+
+    /// Whether the known bug `m` is switched on (never, without the `mutants` feature).
+    #[inline]
+    fn bug(&self, m: WorkerMutant) -> bool {
+        #[cfg(feature = "mutants")]
+        {
+            self.mutant == Some(m)
+        }
+        #[cfg(not(feature = "mutants"))]
+        {
+            let _ = m;
+            false
+        }
     }
 
     // ---- getters ----
@@ -461,7 +489,7 @@ impl Worker {
     // ---- commands ----
 
     fn on_command(&mut self, message: ToWorker) -> Result<(), WorkerRejected> {
-        if message.generation != self.generation {
+        if message.generation != self.generation && !self.bug(WorkerMutant::AcceptOtherGeneration) {
             return Err(WorkerRejected::WrongGeneration {
                 got: message.generation,
                 current: self.generation,
@@ -510,6 +538,7 @@ impl Worker {
         self.committed_through = Some(epoch);
         // Every task has aligned `epoch`, so no barrier of an older epoch is still on its way.
         self.aborted.retain(|&a| a > epoch);
+        let keep = self.bug(WorkerMutant::CommitKeepsPreCommits);
         for t in 0..self.tasks.len() {
             let task = &mut self.tasks[t];
             let id = task.id;
@@ -527,7 +556,15 @@ impl Worker {
             if !sink.two_phase_commit {
                 continue;
             }
-            let transactions = sink.take_sealed_through(epoch);
+            let transactions = if keep {
+                sink.sealed
+                    .iter()
+                    .filter(|t| t.epoch <= epoch)
+                    .cloned()
+                    .collect()
+            } else {
+                sink.take_sealed_through(epoch)
+            };
             for txn in transactions {
                 sink.committed += txn.records.len() as u64;
                 self.outputs.push_back(WorkerOutput::Commit {
@@ -561,6 +598,7 @@ impl Worker {
         if !self.aborted.insert(epoch) {
             return Ok(());
         }
+        let drop_records = self.bug(WorkerMutant::AbortDropsRecords);
         if self.aborted.len() > MAX_ABORTED {
             self.aborted.pop_first();
         }
@@ -571,7 +609,7 @@ impl Worker {
             }
             task.pending.remove(&epoch);
             if let Role::Sink(sink) = &mut task.role {
-                sink.abort(epoch);
+                sink.abort(epoch, drop_records);
             }
             if let TaskPhase::FinalCheckpoint { epoch: last, .. } = task.phase {
                 if last == epoch {
@@ -619,7 +657,7 @@ impl Worker {
         seq: u64,
         item: Item,
     ) -> Result<(), WorkerRejected> {
-        if generation != self.generation {
+        if generation != self.generation && !self.bug(WorkerMutant::AcceptOtherGeneration) {
             return Err(WorkerRejected::WrongGeneration {
                 got: generation,
                 current: self.generation,
@@ -768,7 +806,8 @@ impl Worker {
         loop {
             let mut moved = false;
             for t in 0..self.tasks.len() {
-                while let Some((c, item)) = self.tasks[t].next_item() {
+                let skip_alignment = self.bug(WorkerMutant::NoAlignment);
+                while let Some((c, item)) = self.tasks[t].next_item(skip_alignment) {
                     moved = true;
                     self.take(t, c, item);
                 }
@@ -1071,8 +1110,10 @@ impl Worker {
 
     fn debug_check(&self) {
         #[cfg(debug_assertions)]
-        if let Err(violation) = self.check_invariants() {
-            panic!("worker invariant broken: {violation}");
+        if WorkerMutant::ALL.iter().all(|&m| !self.bug(m)) {
+            if let Err(violation) = self.check_invariants() {
+                panic!("worker invariant broken: {violation}");
+            }
         }
     }
 }

@@ -107,9 +107,15 @@ impl SinkState {
     /// The open transaction may already hold records carried from a later aborted epoch (its
     /// abort arrived first), so the records are merged in offset order rather than put in
     /// front: each partition's records stay in the order they arrived.
-    pub fn abort(&mut self, epoch: Epoch) {
+    ///
+    /// `lose_records` re-introduces the bug of dropping them (see the `mutants` feature).
+    pub fn abort(&mut self, epoch: Epoch, lose_records: bool) {
         if let Some(pos) = self.sealed.iter().position(|t| t.epoch == epoch) {
             let mut records = self.sealed.remove(pos).records;
+            if lose_records {
+                self.dropped += records.len() as u64;
+                return;
+            }
             records.append(&mut self.open);
             // Records order by (partition, offset): a partition's offsets arrive increasing.
             records.sort_unstable();
@@ -167,12 +173,18 @@ impl Task {
     }
 
     /// The next item of the first open channel that has one.
-    pub fn next_item(&mut self) -> Option<(usize, Item)> {
+    ///
+    /// `skip_alignment` re-introduces the bug of taking records behind a barrier before the
+    /// alignment completes (see the `mutants` feature).
+    pub fn next_item(&mut self, skip_alignment: bool) -> Option<(usize, Item)> {
         if self.phase.is_over() {
             return None;
         }
         self.inputs.iter_mut().enumerate().find_map(|(c, ch)| {
-            if ch.state == ChannelState::Open {
+            let blocked_record = skip_alignment
+                && matches!(ch.state, ChannelState::Blocked { .. })
+                && matches!(ch.queue.front(), Some(Item::Record(_)));
+            if ch.state == ChannelState::Open || blocked_record {
                 ch.queue.pop_front().map(|item| (c, item))
             } else {
                 None

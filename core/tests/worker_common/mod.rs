@@ -168,6 +168,14 @@ impl Cluster {
         self.collect();
     }
 
+    /// Switches a known bug on in every worker.
+    #[cfg(feature = "mutants")]
+    pub fn mutate(&mut self, mutant: quiesce_core::worker::mutants::WorkerMutant) {
+        for w in &mut self.workers {
+            *w = w.clone().with_mutant(mutant);
+        }
+    }
+
     pub fn worker_of(&self, task: TaskId) -> usize {
         self.job.worker_of(task).expect("a task of the job").0 as usize
     }

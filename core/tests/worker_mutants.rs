@@ -1,0 +1,185 @@
+//! Planted bugs: each known worker bug, switched on through the `mutants` feature, is caught
+//! by the check named for it. Proof that the checks the simulator and the tests rely on bite.
+#![cfg(feature = "mutants")]
+
+mod worker_common;
+
+use quiesce_core::worker::mutants::WorkerMutant;
+use quiesce_core::worker::{Channel, Partition, Record, TaskSnapshot, WorkerInput};
+use quiesce_core::{Command, Epoch, Generation, Time, ToWorker};
+use std::collections::BTreeMap;
+use worker_common::*;
+
+const G: Generation = Generation(1);
+
+fn offsets(records: &[Record]) -> Vec<u64> {
+    records.iter().map(|r| r.offset).collect()
+}
+
+#[test]
+fn worker_mutant_abort_drops_records_loses_data() {
+    assert_eq!(WorkerMutant::AbortDropsRecords.property(), "exactly_once");
+    let j = job(
+        vec![source("read", 1), sink("write", 1, true)],
+        &[(0, 1)],
+        2,
+    );
+    let mut c = Cluster::new(&j, G);
+    c.mutate(WorkerMutant::AbortDropsRecords);
+    c.read(task(0, 0), 3);
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(1),
+        then_stop: false,
+    });
+    c.deliver_all();
+    c.broadcast(Command::Abort { epoch: Epoch(1) });
+    c.read(task(0, 0), 2);
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(2),
+        then_stop: true,
+    });
+    c.settle();
+    c.broadcast(Command::Commit { epoch: Epoch(2) });
+    // Checkpoint 2's sources say offsets 0..5 are done; the sink committed only 3 and 4.
+    let positions = BTreeMap::from([(task(0, 0), 5)]);
+    assert_ne!(c.committed(), records_below(&positions));
+    assert_eq!(offsets(&c.committed()), vec![3, 4]);
+}
+
+#[test]
+fn worker_mutant_commit_keeps_pre_commits_commits_twice() {
+    assert_eq!(
+        WorkerMutant::CommitKeepsPreCommits.property(),
+        "exactly_once"
+    );
+    let j = job(
+        vec![source("read", 1), sink("write", 1, true)],
+        &[(0, 1)],
+        1,
+    );
+    let mut c = Cluster::new(&j, G);
+    c.mutate(WorkerMutant::CommitKeepsPreCommits);
+    c.read(task(0, 0), 2);
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(1),
+        then_stop: false,
+    });
+    c.settle();
+    c.broadcast(Command::Commit { epoch: Epoch(1) });
+    assert!(
+        c.workers[0].check_invariants().is_err(),
+        "the sink ledger catches it"
+    );
+    c.read(task(0, 0), 1);
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(2),
+        then_stop: false,
+    });
+    c.settle();
+    c.broadcast(Command::Commit { epoch: Epoch(2) });
+    assert_eq!(
+        c.repeated_commits, 1,
+        "epoch 1's transaction went out again"
+    );
+}
+
+#[test]
+fn worker_mutant_no_alignment_replays_records_after_a_restore() {
+    assert_eq!(WorkerMutant::NoAlignment.property(), "exactly_once");
+    // Two sources feed a join on its own worker, so one input can run ahead.
+    let j = job(
+        vec![
+            source("a", 1),
+            source("b", 1),
+            transform("join", 1),
+            sink("out", 1, true),
+        ],
+        &[(0, 2), (1, 2), (2, 3)],
+        3,
+    );
+    let (a, b) = (task(0, 0), task(1, 0));
+    let mut first = Cluster::new(&j, G);
+    first.mutate(WorkerMutant::NoAlignment);
+    first.read(a, 2);
+    first.read(b, 2);
+    first.broadcast(Command::Checkpoint {
+        epoch: Epoch(1),
+        then_stop: false,
+    });
+    first.read(a, 2); // after a's barrier
+    let into_join = |from| Channel {
+        from,
+        to: task(2, 0),
+    };
+    while first.deliver_one(into_join(a)) {}
+    while first.deliver_one(into_join(b)) {}
+    first.settle();
+    // The pre-commit of epoch 1 holds a's offsets 2 and 3, though a's snapshot ends before them.
+    assert_eq!(
+        first.store[&(Epoch(1), a)],
+        TaskSnapshot::Source { next_offset: 2 }
+    );
+    first.broadcast(Command::Commit { epoch: Epoch(1) });
+    let a_offsets = |commits: &BTreeMap<_, Vec<Record>>| {
+        let mut v: Vec<u64> = commits
+            .values()
+            .flatten()
+            .filter(|r| r.partition == Partition::of_source(a))
+            .map(|r| r.offset)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(a_offsets(&first.commits), vec![0, 1, 2, 3]);
+    // The job restarts from checkpoint 1: a reads offsets 2 and 3 again, and they are
+    // committed again (the external system keeps one copy per transaction identity).
+    let g2 = Generation(2);
+    let mut second = Cluster::restored(&j, g2, Some(Epoch(1)), &first.store);
+    second.mutate(WorkerMutant::NoAlignment);
+    second.read(a, 2);
+    second.broadcast(Command::Checkpoint {
+        epoch: Epoch(2),
+        then_stop: true,
+    });
+    second.settle();
+    second.broadcast(Command::Commit { epoch: Epoch(2) });
+    let mut external = first.commits.clone();
+    for (id, records) in second.commits {
+        external.entry(id).or_insert(records);
+    }
+    assert_eq!(
+        a_offsets(&external),
+        vec![0, 1, 2, 2, 3, 3],
+        "offsets 2 and 3 twice"
+    );
+}
+
+#[test]
+fn worker_mutant_accept_other_generation_lets_a_zombie_act() {
+    assert_eq!(
+        WorkerMutant::AcceptOtherGeneration.property(),
+        "stale_generation_inert"
+    );
+    let j = job(
+        vec![source("read", 1), sink("write", 1, true)],
+        &[(0, 1)],
+        1,
+    );
+    let c = Cluster::new(&j, G);
+    let mut w = c.workers[0]
+        .clone()
+        .with_mutant(WorkerMutant::AcceptOtherGeneration);
+    let before = w.clone();
+    let stale = ToWorker {
+        generation: Generation(0),
+        command: Command::Checkpoint {
+            epoch: Epoch(1),
+            then_stop: true,
+        },
+    };
+    assert_eq!(w.handle(Time(5), WorkerInput::Command(stale)), Ok(()));
+    assert_ne!(
+        w, before,
+        "a message of another generation changed the worker"
+    );
+}
