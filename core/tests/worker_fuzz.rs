@@ -1,10 +1,12 @@
 //! One worker fed arbitrary inputs, most of them wrong: it never panics, keeps its
 //! invariants, and an input it refuses leaves it exactly as it was, with nothing emitted.
+//! Every run is recorded, and its trace replays to the same outcomes.
 
 mod worker_common;
 
 use proptest::prelude::*;
-use quiesce_core::worker::{Channel, Item, Partition, Record, Worker, WorkerConfig, WorkerInput};
+use quiesce_core::worker::trace::{replay, WorkerRecorder, WorkerTrace};
+use quiesce_core::worker::{Channel, Item, Partition, Record, WorkerConfig, WorkerInput};
 use quiesce_core::{
     Command, Epoch, Generation, OperatorId, StopJobMode, TaskId, Time, ToWorker, WorkerId,
 };
@@ -77,7 +79,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn worker_survives_arbitrary_inputs_and_a_refused_one_changes_nothing(
+    fn worker_survives_arbitrary_inputs_a_refused_one_changes_nothing_and_its_trace_replays(
         which in 0..2usize,
         steps in prop::collection::vec((input(), 0..3u64, prop::bool::weighted(0.1)), 0..80),
     ) {
@@ -95,26 +97,27 @@ proptest! {
                 2,
             ),
         ];
-        let mut w = Worker::new(&jobs[which], WorkerId(1), G, WorkerConfig::default(), None, Time(100))
-            .expect("valid");
-        drain(&mut w);
+        let job = jobs[which].clone();
+        let config = WorkerConfig::default();
+        let mut w = WorkerRecorder::new(job, WorkerId(1), G, config, None, Time(100)).expect("valid");
         let mut now = Time(100);
         for (input, dt, backwards) in steps {
             now = if backwards { Time(now.0.saturating_sub(5)) } else { now.plus_ms(dt) };
-            let before = w.clone();
-            match w.handle(now, input) {
-                Ok(()) => {}
-                Err(_) => {
-                    prop_assert!(w == before, "a refused input changed the worker");
-                    prop_assert!(w.poll_output().is_none());
-                }
+            let before = w.worker().clone();
+            if w.handle(now, input).is_err() {
+                prop_assert!(w.worker() == &before, "a refused input changed the worker");
+                prop_assert!(w.outcomes().last().is_some_and(|o| o.outputs.is_empty()));
             }
-            prop_assert!(w.check_invariants().is_ok(), "{:?}", w.check_invariants());
-            drain(&mut w);
+            prop_assert!(w.worker().check_invariants().is_ok(), "{:?}", w.worker().check_invariants());
             if dt == 2 {
                 w.handle_timeout(now);
-                drain(&mut w);
             }
         }
+        // The run's trace, through JSON and back, replays to the very same outcomes.
+        let json = serde_json::to_string(w.trace()).expect("serialisable");
+        let trace: WorkerTrace = serde_json::from_str(&json).expect("parses");
+        let replayed = replay(&trace).expect("replays");
+        prop_assert_eq!(&replayed.outcomes[..], w.outcomes());
+        prop_assert_eq!(replayed.status, w.worker().status());
     }
 }

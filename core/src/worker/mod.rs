@@ -148,6 +148,7 @@ mod invariants;
 mod io;
 pub mod mutants;
 mod task;
+pub mod trace;
 
 pub use config::WorkerConfig;
 pub use io::{
