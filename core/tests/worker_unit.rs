@@ -658,6 +658,34 @@ fn worker_restored_sink_commits_the_previous_generations_pre_commit() {
         (0..5).map(|o| rec(0, 0, o)).collect::<Vec<_>>()
     );
     assert!(second.workers[0].status().all_tasks_over());
+    // A commit before the tasks aligned the epoch is premature: here the sink is on its own
+    // worker and its barrier has not arrived.
+    let apart = job(
+        vec![source("read", 1), sink("write", 1, true)],
+        &[(0, 1)],
+        2,
+    );
+    let mut early = Worker::new(
+        &apart,
+        WorkerId(1),
+        g2,
+        WorkerConfig::default(),
+        None,
+        Time(0),
+    )
+    .unwrap();
+    let checkpoint = Command::Checkpoint {
+        epoch: Epoch(5),
+        then_stop: false,
+    };
+    early.handle(Time(1), command(g2, checkpoint)).unwrap();
+    assert_eq!(
+        early.handle(Time(2), command(g2, Command::Commit { epoch: Epoch(5) })),
+        Err(WorkerRejected::NotAligned {
+            task: task(1, 0),
+            epoch: Epoch(5)
+        })
+    );
     // An old barrier cannot come back.
     assert!(matches!(
         Worker::new(&j, WorkerId(0), g2, WorkerConfig::default(), None, Time(0))

@@ -261,13 +261,18 @@ pub enum WorkerRejected {
         epoch: Epoch,
         last: Option<Epoch>,
     },
-    /// A checkpoint not newer than the last one or the restored checkpoint.
+    /// A checkpoint not newer than the last one, the last commit or the restored checkpoint.
     EpochNotIncreasing {
         epoch: Epoch,
         last: Option<Epoch>,
     },
     /// A commit of an epoch this worker has never heard of.
     UnknownEpoch {
+        epoch: Epoch,
+    },
+    /// A commit of an epoch that a running task here has not aligned (acked) yet.
+    NotAligned {
+        task: TaskId,
         epoch: Epoch,
     },
     /// A commit of an aborted epoch.

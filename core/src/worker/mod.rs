@@ -511,7 +511,10 @@ impl Worker {
         if let Some(mode) = self.stop {
             return Err(WorkerRejected::Stopping { mode });
         }
-        let last = self.last_checkpoint.max(self.restored);
+        let last = self
+            .last_checkpoint
+            .max(self.restored)
+            .max(self.committed_through);
         if last.is_some_and(|last| epoch <= last) {
             return Err(WorkerRejected::EpochNotIncreasing { epoch, last });
         }
@@ -535,6 +538,18 @@ impl Worker {
         }
         if self.committed_through.is_some_and(|c| epoch <= c) {
             return Ok(());
+        }
+        // The controller commits an epoch once every task acked it: a task still running
+        // that has not aligned it means the commit is premature.
+        if let Some(task) = self
+            .tasks
+            .iter()
+            .find(|t| !t.phase.is_over() && t.last_aligned.is_none_or(|a| a < epoch))
+        {
+            return Err(WorkerRejected::NotAligned {
+                task: task.id,
+                epoch,
+            });
         }
         self.committed_through = Some(epoch);
         // Every task has aligned `epoch`, so no barrier of an older epoch is still on its way.
