@@ -41,6 +41,17 @@ fn jobs() -> Vec<quiesce_core::Job> {
             &[(0, 2), (1, 2), (2, 3), (2, 4)],
             2,
         ),
+        // source(2) -> map(2) -> a two-phase-commit sink and a plain one, three workers.
+        job(
+            vec![
+                source("read", 2),
+                transform("map", 2),
+                sink("exact", 1, true),
+                sink("plain", 2, false),
+            ],
+            &[(0, 1), (1, 2), (1, 3)],
+            3,
+        ),
     ]
 }
 
@@ -108,7 +119,7 @@ proptest! {
 
     #[test]
     fn worker_and_controller_survive_arbitrary_interleavings_without_committing_twice(
-        which in 0..3usize,
+        which in 0..4usize,
         graceful_end in any::<bool>(),
         steps in prop::collection::vec((any::<u8>(), any::<u16>()), 0..240),
     ) {
@@ -144,11 +155,28 @@ proptest! {
             };
             if let Some(expected) = expected {
                 let sinks = job.tasks().map(|t| t.operator).filter(|&op| {
-                    matches!(job.operator(op).map(|o| o.kind), Some(OperatorKind::Sink { .. }))
+                    matches!(
+                        job.operator(op).map(|o| o.kind),
+                        Some(OperatorKind::Sink { two_phase_commit: true })
+                    )
                 });
                 for op in sinks.collect::<std::collections::BTreeSet<_>>() {
                     let records = by_sink.get(&op).cloned().unwrap_or_default();
                     prop_assert_eq!(records, expected.clone(), "sink {}", op);
+                }
+                // A sink without two-phase commit writes at least once.
+                let plain = job.operators.iter().position(|o| {
+                    o.kind == OperatorKind::Sink { two_phase_commit: false }
+                });
+                if let Some(op) = plain {
+                    let written: std::collections::BTreeSet<_> = sys
+                        .cluster
+                        .writes
+                        .iter()
+                        .filter(|(t, _)| t.operator.0 as usize == op)
+                        .map(|(_, r)| *r)
+                        .collect();
+                    prop_assert!(expected.iter().all(|r| written.contains(r)));
                 }
             }
         }

@@ -102,6 +102,10 @@
 //! aborted epoch still flows (so alignment never waits on it) but takes no snapshot and seals
 //! nothing.
 //!
+//! A sink without two-phase commit writes each record out as it takes it
+//! ([`WorkerOutput::Write`]): at least once, as a restore reads again what came after the
+//! checkpoint.
+//!
 //! On a restore from checkpoint `R` (a new generation, [`Restore`]), sources start at their
 //! snapshot offsets and sinks hold their snapshot's pre-commits, all up to `R`; anything else
 //! uncommitted was lost with the old generation and is read again. `R`'s metadata is persisted,
