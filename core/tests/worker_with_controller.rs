@@ -161,3 +161,58 @@ fn worker_and_controller_restore_after_a_crash_keeps_exactly_once() {
     let last = status.final_checkpoint.expect("a final checkpoint");
     committed_exactly(&sys, &records_below(&sys.positions_at(last)));
 }
+
+#[test]
+fn worker_and_controller_restore_commits_a_persisted_checkpoint_the_old_generation_did_not() {
+    use worker_common::system::Owed;
+    let mut sys = running(&pipeline(), 1);
+    sys.read_all(3);
+    // Move everything but the persist of the next checkpoint.
+    let persisting = |s: &System| s.owed.iter().position(|o| matches!(o, Owed::Persist(_)));
+    let mut ticks = 0;
+    while persisting(&sys).is_none() {
+        let next = sys
+            .actions()
+            .into_iter()
+            .find(|a| !matches!(a, Action::Effect(..)));
+        match next {
+            Some(a) => sys.apply(a),
+            None => {
+                sys.apply(Action::Tick);
+                ticks += 1;
+                assert!(ticks < 50, "no checkpoint reached persisting");
+            }
+        }
+    }
+    let Some(Owed::Persist(epoch)) = persisting(&sys).map(|i| sys.owed[i].clone()) else {
+        unreachable!("just found")
+    };
+    // The metadata is stored: the checkpoint is complete, and the commits go out...
+    sys.apply(Action::Effect(persisting(&sys).unwrap(), true));
+    // ...but the worker of sink 2/0 dies before its commit arrives.
+    let sink = task(2, 0);
+    let w = WorkerId(sys.cluster.worker_of(sink) as u32);
+    sys.apply(Action::Crash(w));
+    let txn = (sink, quiesce_core::worker::TransactionId::Epoch(epoch));
+    sys.pump();
+    assert!(
+        !sys.cluster.commits.contains_key(&txn),
+        "the old generation never committed it"
+    );
+    sys.run_until(50, |s| {
+        s.controller.state() == State::Running && s.controller.status().generation > Generation(1)
+    });
+    assert_eq!(sys.controller.status().last_completed, Some(epoch));
+    // The restored sink held the pre-commit and committed it on the re-sent commit.
+    assert!(sys
+        .cluster
+        .commits
+        .contains_key(&(sink, quiesce_core::worker::TransactionId::Epoch(epoch))));
+    sys.read_all(2);
+    sys.apply(Action::Stop(StopMode::Checkpoint));
+    sys.run_to_end(50);
+    let status = sys.controller.status();
+    assert_eq!(status.state, State::Stopped);
+    let last = status.final_checkpoint.expect("a final checkpoint");
+    committed_exactly(&sys, &records_below(&sys.positions_at(last)));
+}
