@@ -70,8 +70,8 @@
 //! to every subtask. Channels are FIFO. Within a worker they are queues; between workers the
 //! worker emits [`WorkerOutput::SendData`] and takes [`WorkerInput::Data`], numbered per
 //! channel and stamped with the generation, and refuses other generations, gaps, repeats,
-//! reordering, misrouted records and offsets a task has already received. The job may have only one path between any two operators (see
-//! [`WorkerError::MultiplePaths`]).
+//! reordering, misrouted records and offsets a task has already received. The job may have
+//! only one path between any two operators (see [`WorkerError::MultiplePaths`]).
 //!
 //! # Checkpoints
 //!
@@ -123,10 +123,10 @@
 //!   halt and wait for a stop.
 //! - [`StopJobMode::Graceful`]: sources stop reading and send end of stream; each task
 //!   finishes once every input has ended, after everything before the end went through; a
-//!   two-phase-commit sink then commits everything it holds directly
-//!   ([`TransactionId::Drain`]), so a graceful stop delivers every record read before it.
+//!   two-phase-commit sink then commits everything it holds directly (its pre-commits under
+//!   their epochs, the rest as [`TransactionId::Drain`]), so a graceful stop delivers every
+//!   record read before it.
 //! - [`StopJobMode::Immediate`]: every task finishes at once; in-flight records are dropped.
-//!
 //! - End of input ([`WorkerInput::SourceExhausted`]): the source sends end of stream and the
 //!   job drains as in a graceful stop; a two-phase-commit sink commits what it holds and
 //!   finishes, and afterwards answers a commit with [`WorkerEvent::Committed`] (it committed
@@ -145,6 +145,12 @@
 //! than the last aligned one, ended channels hold nothing), the sink ledger (every record a sink
 //! took is held, committed, written or dropped exactly once, held records are distinct) and
 //! the epoch bookkeeping. Debug builds assert it after every `handle*` call.
+//!
+//! # Replay and planted bugs
+//!
+//! [`trace`] records a worker's inputs and replays them to the very same outputs, as
+//! [`crate::trace`] does for the controller. With the `mutants` feature, [`mutants`] can switch
+//! a known bug on, to prove that the checks of the simulator and the tests catch it.
 
 mod config;
 mod graph;
