@@ -98,7 +98,14 @@ pub enum WorkerEvent {
     },
     /// Two-phase-commit sink `task` has committed `epoch`.
     Committed { task: TaskId, epoch: Epoch },
-    /// `task` ended normally (end of input, a `then_stop` checkpoint, or a stop).
+    /// Source `task` read the end of its input. It stays alive: it keeps answering barriers
+    /// (with its end position) and finishes with the job's final checkpoint. Once every source
+    /// ended, the controller takes that final checkpoint, so that two-phase-commit sinks
+    /// commit the tail of the data through a persisted checkpoint and a restore never replays
+    /// what they committed.
+    InputEnded { task: TaskId },
+    /// `task` ended: after its part of a `then_stop` checkpoint (sinks: after committing it),
+    /// or on a stop.
     TaskFinished { task: TaskId },
     /// `task` failed.
     TaskFailed { task: TaskId, reason: String },

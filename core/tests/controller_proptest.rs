@@ -277,8 +277,9 @@ impl Driver {
                 _ => each_task(&|task| WorkerEvent::TaskFinished { task }),
             };
         }
-        match kind % 10 {
+        match kind % 11 {
             0 => each_worker(WorkerEvent::Ready),
+            9 => each_task(&|task| WorkerEvent::InputEnded { task }),
             1 => each_task(&|task| WorkerEvent::CheckpointAcked { task, epoch }),
             2 => one(WorkerEvent::CheckpointAcked { task, epoch }),
             3 => vec![Input::MetadataPersisted { epoch }],
@@ -350,8 +351,9 @@ impl Driver {
         };
         let w = WorkerId(u32::from(worker));
         let event = |event| self.msg(w, g, event);
-        match kind % 12 {
+        match kind % 13 {
             0 => event(WorkerEvent::Ready),
+            12 => event(WorkerEvent::InputEnded { task }),
             1 => event(WorkerEvent::CheckpointAcked { task, epoch: e }),
             2 => event(WorkerEvent::Committed { task, epoch: e }),
             3 => event(WorkerEvent::TaskFinished { task }),

@@ -949,26 +949,76 @@ fn checkpoint_failures_are_counted_per_generation() {
 }
 
 #[test]
-fn a_stop_during_finishing_keeps_the_drain_deadline() {
+fn the_end_of_input_finishes_the_job_through_a_final_checkpoint() {
     let mut h = Harness::running();
-    h.at(100);
-    h.finish(task(SRC, 0)).unwrap();
-    assert_eq!(h.state(), State::Finishing);
-    let deadline =
-        h.c.timers()
-            .find(|(t, _)| *t == quiesce_core::controller::timers::Timer::Stop);
-    h.at(1_000);
-    h.stop(StopMode::Graceful).unwrap();
+    h.at(300);
+    for (w, t) in h.tasks() {
+        if t.operator == SRC {
+            h.worker(w, WorkerEvent::InputEnded { task: t }).unwrap();
+        }
+    }
     assert_eq!(
-        h.state(),
-        State::Stopping(Stopping::StopJob(StopJobMode::Graceful))
+        h.take(),
+        vec![
+            transition(State::Running, State::Finishing, Reason::SourcesFinished),
+            Output::Event(Event::CheckpointStarted {
+                epoch: E1,
+                then_stop: true
+            }),
+            send(
+                0,
+                1,
+                Command::Checkpoint {
+                    epoch: E1,
+                    then_stop: true
+                }
+            ),
+            send(
+                1,
+                1,
+                Command::Checkpoint {
+                    epoch: E1,
+                    then_stop: true
+                }
+            ),
+        ]
     );
-    let now =
-        h.c.timers()
-            .find(|(t, _)| *t == quiesce_core::controller::timers::Timer::Stop);
-    assert_eq!(now, deadline);
+    for (w, t) in h.tasks() {
+        h.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch: E1 })
+            .unwrap();
+        if t.operator != SINK {
+            h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
+        }
+    }
+    h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
+    h.commit_all(E1);
+    for (w, t) in h.sinks() {
+        h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
+    }
+    assert_eq!(h.state(), State::Finished);
     assert_eq!(
-        deadline.map(|(_, at)| at),
-        Some(Time(100 + config().stop_timeout_ms))
+        h.c.restore_point().map(|r| (r.epoch, r.committed)),
+        Some((E1, true))
+    );
+    assert_eq!(
+        h.worker(0, WorkerEvent::InputEnded { task: task(SRC, 0) }),
+        Err(Rejected::Terminal {
+            state: State::Finished
+        })
+    );
+}
+
+#[test]
+fn only_a_running_source_can_end_its_input_and_only_once() {
+    let mut h = Harness::running();
+    assert_eq!(
+        h.worker(0, WorkerEvent::InputEnded { task: task(MAP, 0) }),
+        Err(Rejected::NotASource { task: task(MAP, 0) })
+    );
+    h.worker(0, WorkerEvent::InputEnded { task: task(SRC, 0) })
+        .unwrap();
+    assert_eq!(
+        h.worker(0, WorkerEvent::InputEnded { task: task(SRC, 0) }),
+        Err(Rejected::DuplicateInputEnded { task: task(SRC, 0) })
     );
 }

@@ -137,12 +137,34 @@ fn stop_job(mode: StopJobMode) -> Harness {
 }
 
 /// Running, then source subtask 0 ended at time 0.
+/// Running, then every source reads the end of its input at time 0: Finishing, with the
+/// final checkpoint E1 in flight.
 fn finishing() -> Harness {
     let mut h = Harness::running();
-    h.finish(task(SRC, 0)).unwrap();
+    end_inputs(&mut h);
     h.take();
     assert_eq!(h.state(), FINISHING);
+    assert_eq!(h.c.status().final_checkpoint, Some(E1));
     h
+}
+
+fn end_inputs(h: &mut Harness) {
+    for (w, t) in h.tasks() {
+        if t.operator == SRC {
+            h.worker(w, WorkerEvent::InputEnded { task: t }).unwrap();
+        }
+    }
+}
+
+/// Every task acks `epoch`; all but the sinks finish after their ack.
+fn ack_and_finish_all_but_sinks(h: &mut Harness, epoch: Epoch) {
+    for (w, t) in h.tasks() {
+        h.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch })
+            .unwrap();
+        if t.operator != SINK {
+            h.finish(t).unwrap();
+        }
+    }
 }
 
 /// Running, then a task failure at time 0: Recovering, killing generation 1.
@@ -658,26 +680,58 @@ fn transition_running_to_recovering_on_unexpected_non_source_task_finished() {
 }
 
 #[test]
-fn transition_running_to_finishing_on_source_finished() {
+fn transition_running_to_finishing_once_every_source_input_ended() {
     let mut h = Harness::running();
     h.at(1_000);
     h.take();
     h.at(1_200);
-    h.finish(task(SRC, 1)).unwrap();
+    h.worker(0, WorkerEvent::InputEnded { task: task(SRC, 0) })
+        .unwrap();
+    assert!(h.take().is_empty(), "one source still reads");
+    assert_eq!(h.state(), RUNNING);
+    h.worker(1, WorkerEvent::InputEnded { task: task(SRC, 1) })
+        .unwrap();
     let out = h.take();
     assert_eq!(
         transitions(&out),
         one(RUNNING, FINISHING, Reason::SourcesFinished)
     );
-    assert_eq!(
-        effects(&out),
-        vec![send(0, 1, abort(E1)), send(1, 1, abort(E1))],
-        "the checkpoint in flight is dropped"
+    assert!(
+        effects(&out).is_empty(),
+        "the periodic checkpoint in flight goes on"
     );
-    assert_eq!(h.state(), FINISHING);
-    assert_eq!(timer(&h, Timer::Stop), Some(Time(4_200)));
+    assert_eq!(timer(&h, Timer::FinalCheckpoint), Some(Time(6_200)));
     assert_eq!(timer(&h, Timer::CheckpointInterval), None);
-    assert_eq!(timer(&h, Timer::CheckpointTimeout), None);
+    // Ended sources still ack; once E1 is committed the final checkpoint follows.
+    h.complete_checkpoint(E1);
+    let out = h.take();
+    assert!(has_event(
+        &out,
+        Event::CheckpointStarted {
+            epoch: E2,
+            then_stop: true
+        }
+    ));
+    let mut expected = to_both(Command::Commit { epoch: E1 });
+    expected.extend(to_both(Command::Checkpoint {
+        epoch: E2,
+        then_stop: true,
+    }));
+    assert_eq!(commands(&out), expected);
+}
+
+#[test]
+fn transition_running_to_recovering_on_a_source_finishing_without_a_final_checkpoint() {
+    let mut h = Harness::running();
+    h.finish(task(SRC, 0)).unwrap();
+    assert_eq!(
+        transitions(&h.take()),
+        one(
+            RUNNING,
+            RECOVERING,
+            Reason::TaskFinishedEarly { task: task(SRC, 0) }
+        )
+    );
 }
 
 // ------------------------------------------------------------------------ CheckpointStopping -> ...
@@ -1353,22 +1407,6 @@ fn transition_stop_workers_to_failed_on_kill_unconfirmed_with_default_force_sett
     assert_eq!(failed_at, Some(config.force_bound_ms()));
 }
 
-#[test]
-fn transition_stop_workers_to_failed_on_workers_stopped_after_finish_timeout() {
-    let mut h = finishing();
-    h.at(3_000);
-    h.take();
-    assert_eq!(h.state(), STOP_WORKERS);
-    h.confirm_stopped().unwrap();
-    let out = h.take();
-    assert_eq!(
-        transitions(&out),
-        one(STOP_WORKERS, FAILED, Reason::WorkersStopped)
-    );
-    assert!(effects(&out).is_empty());
-    assert_eq!(h.state(), FAILED);
-}
-
 // ------------------------------------------------------------------------ Recovering -> ...
 
 #[test]
@@ -1556,27 +1594,37 @@ fn transition_recovering_to_stopped_on_ttl_during_backoff() {
 // ------------------------------------------------------------------------ Finishing -> ...
 
 #[test]
-fn transition_finishing_to_finished_on_all_tasks_finished() {
+fn transition_finishing_to_finished_on_final_checkpoint_committed() {
     let mut h = finishing();
-    let rest: Vec<_> = h
-        .tasks()
-        .into_iter()
-        .filter(|&(_, t)| t != task(SRC, 0))
-        .collect();
-    let (last, rest) = rest.split_last().unwrap();
-    for &(_, t) in rest {
-        h.finish(t).unwrap();
+    ack_and_finish_all_but_sinks(&mut h, E1);
+    assert_eq!(
+        effects(&h.take()),
+        vec![Output::PersistMetadata {
+            epoch: E1,
+            generation: Generation(1)
+        }]
+    );
+    h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
+    h.commit_all(E1);
+    h.take();
+    assert_eq!(h.state(), FINISHING, "the sinks have not finished yet");
+    for (w, t) in h.sinks() {
+        h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
     }
-    assert!(h.take().is_empty());
-    assert_eq!(h.state(), FINISHING);
-    h.finish(last.1).unwrap();
     let out = h.take();
     assert_eq!(
         transitions(&out),
-        one(FINISHING, FINISHED, Reason::AllTasksFinished)
+        one(
+            FINISHING,
+            FINISHED,
+            Reason::FinalCheckpointCommitted { epoch: E1 }
+        )
     );
     assert_eq!(effects(&out), vec![release(1)]);
-    assert_eq!(h.state(), FINISHED);
+    assert_eq!(
+        h.c.restore_point().map(|r| (r.epoch, r.committed)),
+        Some((E1, true))
+    );
     assert!(no_timers(&h));
 }
 
@@ -1589,18 +1637,19 @@ fn transition_finishing_to_recovering_on_task_failure() {
         transitions(&out),
         one(FINISHING, RECOVERING, failed_reason(task(MAP, 1)))
     );
-    assert_eq!(effects(&out), vec![kill(1)]);
+    assert_eq!(
+        effects(&out),
+        vec![send(0, 1, abort(E1)), send(1, 1, abort(E1)), kill(1)]
+    );
     assert_eq!(h.state(), RECOVERING);
-    assert_eq!(timer(&h, Timer::Stop), None);
 }
 
 #[test]
 fn transition_finishing_to_recovering_on_lost_worker() {
     let mut h = finishing();
     worker_exited(&mut h, 1);
-    let out = h.take();
     assert_eq!(
-        transitions(&out),
+        transitions(&h.take()),
         one(
             FINISHING,
             RECOVERING,
@@ -1609,11 +1658,86 @@ fn transition_finishing_to_recovering_on_lost_worker() {
             }
         )
     );
-    assert_eq!(effects(&out), vec![kill(1)]);
 }
 
 #[test]
-fn transition_finishing_to_stop_job_graceful_on_stop_checkpoint() {
+fn transition_finishing_to_recovering_on_final_checkpoint_timeout() {
+    let mut h = finishing();
+    assert_eq!(timer(&h, Timer::FinalCheckpoint), Some(Time(5_000)));
+    h.at(4_999);
+    assert!(h.take().is_empty());
+    h.at(5_000);
+    assert_eq!(
+        transitions(&h.take()),
+        one(FINISHING, RECOVERING, Reason::FinalCheckpointTimedOut)
+    );
+}
+
+#[test]
+fn transition_finishing_to_recovering_on_final_checkpoint_failure() {
+    let mut h = finishing();
+    h.worker(
+        1,
+        WorkerEvent::CheckpointFailed {
+            task: task(SINK, 1),
+            epoch: E1,
+            reason: "disk".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        transitions(&h.take()),
+        one(
+            FINISHING,
+            RECOVERING,
+            Reason::FinalCheckpointFailed { epoch: E1 }
+        )
+    );
+}
+
+#[test]
+fn transition_finishing_to_recovering_on_a_task_finishing_before_its_part() {
+    let mut h = finishing();
+    h.finish(task(MAP, 0)).unwrap();
+    assert_eq!(
+        transitions(&h.take()),
+        one(
+            FINISHING,
+            RECOVERING,
+            Reason::TaskFinishedEarly { task: task(MAP, 0) }
+        )
+    );
+}
+
+#[test]
+fn transition_finishing_to_recovering_restores_the_end_checkpoint_and_resends_its_commits() {
+    let mut h = finishing();
+    ack_and_finish_all_but_sinks(&mut h, E1);
+    h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
+    h.take();
+    task_failed(&mut h, task(SINK, 0));
+    h.take();
+    h.confirm_stopped().unwrap();
+    h.at(100);
+    assert_eq!(
+        effects(&h.take()),
+        vec![Output::StartWorkers {
+            generation: Generation(2),
+            restore: Some(E1)
+        }]
+    );
+    h.ready_all();
+    assert_eq!(
+        commands(&h.take()),
+        vec![
+            (0, Command::Commit { epoch: E1 }),
+            (1, Command::Commit { epoch: E1 })
+        ]
+    );
+}
+
+#[test]
+fn transition_finishing_to_checkpoint_stopping_on_stop_checkpoint() {
     let mut h = finishing();
     h.stop(StopMode::Checkpoint).unwrap();
     let out = h.take();
@@ -1621,24 +1745,22 @@ fn transition_finishing_to_stop_job_graceful_on_stop_checkpoint() {
         transitions(&out),
         one(
             FINISHING,
-            GRACEFUL,
+            CHECKPOINT_STOPPING,
             Reason::StopRequested(StopMode::Checkpoint)
         )
     );
-    assert!(has_event(
-        &out,
-        Event::StopRequested {
-            mode: StopMode::Checkpoint
-        }
-    ));
-    assert_eq!(commands(&out), to_both(stop_cmd(StopJobMode::Graceful)));
-    assert_eq!(h.state(), GRACEFUL);
-    assert_eq!(h.c.status().stop, Some(StopMode::Graceful));
-    assert_eq!(
-        h.c.status().final_checkpoint,
-        None,
-        "no checkpoint once sources ended"
+    assert!(
+        commands(&out).is_empty(),
+        "the final checkpoint in flight serves the stop"
     );
+    ack_and_finish_all_but_sinks(&mut h, E1);
+    h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
+    h.commit_all(E1);
+    for (w, t) in h.sinks() {
+        h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
+    }
+    assert_eq!(h.state(), STOPPED);
+    assert_eq!(h.c.status().stop, Some(StopMode::Checkpoint));
 }
 
 #[test]
@@ -1654,8 +1776,11 @@ fn transition_finishing_to_stop_job_graceful_on_stop_graceful() {
             Reason::StopRequested(StopMode::Graceful)
         )
     );
-    assert_eq!(commands(&out), to_both(stop_cmd(StopJobMode::Graceful)));
+    let mut expected = to_both(abort(E1));
+    expected.extend(to_both(stop_cmd(StopJobMode::Graceful)));
+    assert_eq!(commands(&out), expected);
     assert_eq!(h.state(), GRACEFUL);
+    assert_eq!(timer(&h, Timer::Stop), Some(Time(3_000)));
 }
 
 #[test]
@@ -1672,19 +1797,8 @@ fn transition_finishing_to_stop_job_immediate_on_stop_immediate() {
             Reason::StopRequested(StopMode::Immediate)
         )
     );
-    assert_eq!(commands(&out), to_both(stop_cmd(StopJobMode::Immediate)));
-    assert_eq!(effects(&out).len(), 2);
-    assert_eq!(h.state(), IMMEDIATE);
     assert_eq!(h.c.status().stop, Some(StopMode::Immediate));
-    // The already finished source counts towards the stop.
-    let rest: Vec<_> = h
-        .tasks()
-        .into_iter()
-        .filter(|&(_, t)| t != task(SRC, 0))
-        .collect();
-    for (_, t) in rest {
-        h.finish(t).unwrap();
-    }
+    h.finish_all();
     assert_eq!(
         transitions(&h.take()),
         one(IMMEDIATE, STOPPED, Reason::AllTasksFinished)
@@ -1704,36 +1818,9 @@ fn transition_finishing_to_stop_workers_on_stop_force() {
             Reason::StopRequested(StopMode::Force)
         )
     );
-    assert_eq!(effects(&out), vec![kill(1)]);
+    assert!(effects(&out).contains(&kill(1)));
     h.confirm_stopped().unwrap();
     assert_eq!(h.state(), STOPPED);
-}
-
-#[test]
-fn transition_finishing_to_stop_workers_on_finish_timeout_then_failed() {
-    let mut h = finishing();
-    assert_eq!(timer(&h, Timer::Stop), Some(Time(3_000)));
-    h.at(2_999);
-    assert!(h.take().is_empty());
-    h.at(3_000);
-    let out = h.take();
-    assert_eq!(
-        transitions(&out),
-        one(FINISHING, STOP_WORKERS, Reason::FinishTimedOut)
-    );
-    assert_eq!(effects(&out), vec![kill(1)]);
-    assert_eq!(h.state(), STOP_WORKERS);
-    assert_eq!(h.c.status().stop, None, "nobody asked for a stop");
-    assert_eq!(timer(&h, Timer::Kill), Some(Time(5_000)));
-    h.at(4_000);
-    h.confirm_stopped().unwrap();
-    let out = h.take();
-    assert_eq!(
-        transitions(&out),
-        one(STOP_WORKERS, FAILED, Reason::WorkersStopped)
-    );
-    assert!(effects(&out).is_empty());
-    assert_eq!(h.state(), FAILED);
 }
 
 // ------------------------------------------------------------------------ TTL and healthy period
@@ -1899,6 +1986,7 @@ fn is_legal_transition_accepts_exactly_the_edges_of_the_design() {
         (RECOVERING, STOPPED),
         (FINISHING, FINISHED),
         (FINISHING, RECOVERING),
+        (FINISHING, CHECKPOINT_STOPPING),
         (FINISHING, GRACEFUL),
         (FINISHING, IMMEDIATE),
         (FINISHING, STOP_WORKERS),
@@ -1947,7 +2035,6 @@ fn is_legal_transition_rejects_illegal_pairs() {
         (RECOVERING, RUNNING),
         (RECOVERING, IMMEDIATE),
         (FINISHING, STOPPED),
-        (FINISHING, CHECKPOINT_STOPPING),
         (FINISHING, FAILED),
         (FINISHING, RUNNING),
     ];

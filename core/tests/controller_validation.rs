@@ -177,8 +177,20 @@ fn rejected_terminal_in_every_terminal_state() {
     let mut stopped = Harness::running();
     stopped.stop(StopMode::Force).unwrap();
     stopped.confirm_stopped().unwrap();
-    // Finished.
+    // Finished: every source ended its input, then the final checkpoint.
     let mut finished = Harness::running();
+    for (w, t) in finished.tasks() {
+        if t.operator == SRC {
+            finished
+                .worker(w, WorkerEvent::InputEnded { task: t })
+                .unwrap();
+        }
+    }
+    finished.ack_all(E1);
+    finished
+        .input(Input::MetadataPersisted { epoch: E1 })
+        .unwrap();
+    finished.commit_all(E1);
     finished.finish_all();
     // Failed: the restart budget (2) is spent.
     let mut failed_job = Harness::new();
@@ -410,10 +422,10 @@ fn rejected_task_not_on_worker() {
 
 #[test]
 fn rejected_task_not_running() {
-    // A source that ended is not running any more.
+    // A task that finished is not running any more.
     let mut h = Harness::running();
+    h.stop(StopMode::Immediate).unwrap();
     h.finish(task(SRC, 0)).unwrap();
-    assert_eq!(h.state(), State::Finishing);
     let not_running = Rejected::TaskNotRunning { task: task(SRC, 0) };
     refuse(
         &mut h,
@@ -866,16 +878,20 @@ fn rejected_stop_not_stronger_after_a_stop_during_scheduling() {
 
 #[test]
 fn rejected_stop_not_stronger_after_a_checkpoint_stop_of_a_finishing_job() {
-    // Once the sources ended, a checkpoint stop is taken as graceful.
+    // Once the sources ended, a checkpoint stop takes over the final checkpoint.
     let mut h = Harness::running();
-    h.finish(task(SRC, 1)).unwrap();
+    for (w, t) in h.tasks() {
+        if t.operator == SRC {
+            h.worker(w, WorkerEvent::InputEnded { task: t }).unwrap();
+        }
+    }
     h.stop(StopMode::Checkpoint).unwrap();
     refuse(
         &mut h,
-        Input::Stop(StopMode::Graceful),
+        Input::Stop(StopMode::Checkpoint),
         Rejected::StopNotStronger {
-            current: StopMode::Graceful,
-            requested: StopMode::Graceful,
+            current: StopMode::Checkpoint,
+            requested: StopMode::Checkpoint,
         },
     );
 }

@@ -74,7 +74,10 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
         return Ok(());
     };
     ensure(
-        matches!(state, State::Running | State::CheckpointStopping),
+        matches!(
+            state,
+            State::Running | State::CheckpointStopping | State::Finishing
+        ),
         "single_checkpoint_in_flight",
         || format!("checkpoint {} in flight in {state}", cp.epoch),
     )?;
@@ -184,8 +187,8 @@ fn check_bounded(c: &Controller, state: State) -> Result<(), Violation> {
     let bound = match &c.phase {
         Phase::Scheduling { .. } => Some(Timer::Scheduling),
         Phase::Running => Some(Timer::Heartbeat),
-        Phase::CheckpointStopping => Some(Timer::FinalCheckpoint),
-        Phase::StopJob(_) | Phase::Finishing => Some(Timer::Stop),
+        Phase::CheckpointStopping | Phase::Finishing => Some(Timer::FinalCheckpoint),
+        Phase::StopJob(_) => Some(Timer::Stop),
         Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing(_)) => {
             Some(Timer::Kill)
         }
@@ -252,10 +255,24 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
             )
         })?;
     }
+    if state == State::Finished {
+        let committed = c.final_epoch.is_some()
+            && c.last_completed == c.final_epoch
+            && c.last_completed_committed
+            && c.tasks.iter().all(|t| *t == super::TaskRun::Finished);
+        ensure(committed, "end_of_input_commits_final", || {
+            format!(
+                "Finished with final {:?}, completed {:?} (committed {})",
+                c.final_epoch, c.last_completed, c.last_completed_committed
+            )
+        })?;
+    }
     let level_matches = match &c.phase {
         Phase::CheckpointStopping => c.stop == Some(StopMode::Checkpoint),
         Phase::StopJob(mode) => c.stop == Some((*mode).into()),
-        Phase::Running | Phase::Scheduling { .. } | Phase::Recovering(_) => c.stop.is_none(),
+        Phase::Running | Phase::Scheduling { .. } | Phase::Recovering(_) | Phase::Finishing => {
+            c.stop.is_none()
+        }
         _ => true,
     };
     ensure(level_matches, "escalation_monotone", || {
@@ -264,11 +281,7 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
 }
 
 fn check_tasks(c: &Controller) -> Result<(), Violation> {
-    let ended = c
-        .tasks
-        .iter()
-        .filter(|t| **t != super::TaskRun::Running)
-        .count();
+    let ended = c.tasks.iter().filter(|t| !t.alive()).count();
     ensure(ended == c.ended_tasks as usize, "task_accounting", || {
         format!("{ended} tasks ended but {} counted", c.ended_tasks)
     })

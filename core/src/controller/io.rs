@@ -21,7 +21,8 @@ pub enum State {
     Stopping(Stopping),
     /// After a failure: old workers are killed, then a new generation is scheduled.
     Recovering,
-    /// The sources ended on their own; the rest drains.
+    /// Every source read the end of its input: a final checkpoint commits the tail of the
+    /// data, then every task finishes.
     Finishing,
     /// Terminal: stopped on request.
     Stopped,
@@ -101,6 +102,7 @@ pub enum InputKind {
     CheckpointAcked,
     CheckpointFailed,
     Committed,
+    InputEnded,
     TaskFinished,
     TaskFailed,
     SchedulerFailed,
@@ -219,20 +221,37 @@ pub enum Reason {
     TtlExpired,
     SchedulingTimedOut,
     SchedulerFailed(String),
-    TaskFailed { task: TaskId, reason: String },
-    TaskFinishedEarly { task: TaskId },
-    WorkerLost { worker: WorkerId },
-    TooManyCheckpointFailures { consecutive: u32 },
-    CheckpointCommitTimedOut { epoch: Epoch },
+    TaskFailed {
+        task: TaskId,
+        reason: String,
+    },
+    TaskFinishedEarly {
+        task: TaskId,
+    },
+    WorkerLost {
+        worker: WorkerId,
+    },
+    TooManyCheckpointFailures {
+        consecutive: u32,
+    },
+    CheckpointCommitTimedOut {
+        epoch: Epoch,
+    },
     FinalCheckpointTimedOut,
-    FinalCheckpointFailed { epoch: Epoch },
+    FinalCheckpointFailed {
+        epoch: Epoch,
+    },
     StopTimedOut,
+    /// Every source read the end of its input.
     SourcesFinished,
-    FinishTimedOut,
     AllTasksFinished,
-    FinalCheckpointCommitted { epoch: Epoch },
+    FinalCheckpointCommitted {
+        epoch: Epoch,
+    },
     WorkersStopped,
-    KillUnconfirmed { attempts: u32 },
+    KillUnconfirmed {
+        attempts: u32,
+    },
     RestartBudgetExhausted,
     RestartBackoffElapsed,
 }
@@ -277,6 +296,13 @@ pub enum Rejected {
     DuplicateCommit {
         task: TaskId,
         epoch: Epoch,
+    },
+    DuplicateInputEnded {
+        task: TaskId,
+    },
+    /// Only a source can read the end of its input.
+    NotASource {
+        task: TaskId,
     },
     DuplicateReady {
         worker: WorkerId,

@@ -76,8 +76,17 @@ pub struct RestorePoint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum TaskRun {
     Running,
+    /// A source that read the end of its input; it still answers barriers.
+    InputEnded,
     Finished,
     Failed,
+}
+
+impl TaskRun {
+    /// Whether the task still runs (and so takes part in checkpoints).
+    fn alive(self) -> bool {
+        matches!(self, TaskRun::Running | TaskRun::InputEnded)
+    }
 }
 
 /// The kill of a generation's workers: asked, then re-asked after pauses.
@@ -87,13 +96,6 @@ struct Kill {
     attempt: u32,
     /// Whether the Kill timer counts a pause before re-asking (else: the wait for confirmation).
     pausing: bool,
-}
-
-/// Where a job in Stopping(StopWorkers) ends once the kill is confirmed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-enum KillOutcome {
-    Stopped,
-    Failed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,7 +113,7 @@ enum Phase {
     Running,
     CheckpointStopping,
     StopJob(StopJobMode),
-    StopWorkers { kill: Kill, outcome: KillOutcome },
+    StopWorkers { kill: Kill },
     Recovering(RecoveryStage),
     Finishing,
     Stopped,
@@ -160,7 +162,15 @@ pub fn is_legal_transition(from: State, to: State) -> bool {
         _ if from == immediate => [kill, Stopped].contains(&to),
         _ if from == kill => [Stopped, Failed].contains(&to),
         Recovering => [Scheduling, Failed, kill, Stopped].contains(&to),
-        Finishing => [Finished, Recovering, graceful, immediate, kill].contains(&to),
+        Finishing => [
+            Finished,
+            Recovering,
+            CheckpointStopping,
+            graceful,
+            immediate,
+            kill,
+        ]
+        .contains(&to),
         _ => false,
     }
 }
@@ -199,6 +209,8 @@ pub struct Controller {
     commit_workers: Vec<WorkerId>,
     /// Per task: whether it is a source.
     source: Vec<bool>,
+    /// Source tasks of the job.
+    sources: u32,
 
     now: Time,
     phase: Phase,
@@ -207,6 +219,8 @@ pub struct Controller {
     tasks: Vec<TaskRun>,
     /// Tasks of the generation that finished or failed: nothing waits on them any more.
     ended_tasks: u32,
+    /// Sources of the generation that read the end of their input.
+    sources_ended: u32,
     /// Per worker: when it was last heard from; `Time(u64::MAX)` once declared lost.
     last_seen: Vec<Time>,
     timers: Timers,
@@ -283,6 +297,7 @@ impl Controller {
             two_phase_tasks: two_phase.iter().filter(|&&b| b).count() as u32,
             two_phase,
             commit_workers,
+            sources: source.iter().filter(|&&b| b).count() as u32,
             source,
             index,
             now,
@@ -291,6 +306,7 @@ impl Controller {
             stopped_generation: restore.map(|r| r.generation),
             tasks: vec![TaskRun::Running; tasks],
             ended_tasks: 0,
+            sources_ended: 0,
             last_seen: vec![now; workers],
             timers: Timers::default(),
             checkpoint: None,
@@ -575,7 +591,7 @@ impl Controller {
 
     fn check_running_task(&self, worker: WorkerId, task: TaskId) -> Result<usize, Rejected> {
         let i = self.check_task(worker, task)?;
-        if self.tasks[i] != TaskRun::Running {
+        if !self.tasks[i].alive() {
             return Err(Rejected::TaskNotRunning { task });
         }
         Ok(i)
@@ -610,6 +626,16 @@ impl Controller {
             WorkerEvent::Committed { task, epoch } => {
                 let i = self.check_task(msg.worker, *task)?;
                 self.validate_commit(*task, i, *epoch)
+            }
+            WorkerEvent::InputEnded { task } => {
+                let i = self.check_running_task(msg.worker, *task)?;
+                if !self.source[i] {
+                    return Err(Rejected::NotASource { task: *task });
+                }
+                if self.tasks[i] == TaskRun::InputEnded {
+                    return Err(Rejected::DuplicateInputEnded { task: *task });
+                }
+                Ok(())
             }
             WorkerEvent::TaskFinished { task } | WorkerEvent::TaskFailed { task, .. } => {
                 self.check_running_task(msg.worker, *task)?;
@@ -713,6 +739,7 @@ impl Controller {
                 self.checkpoint_failed(AbortReason::TaskFailed { task, reason })
             }
             WorkerEvent::Committed { task, .. } => self.task_committed(task),
+            WorkerEvent::InputEnded { task } => self.input_ended(task),
             WorkerEvent::TaskFinished { task } => self.task_finished(task),
             WorkerEvent::TaskFailed { task, reason } => {
                 let i = self.task_slot(task);
@@ -732,21 +759,14 @@ impl Controller {
         match timer {
             Timer::CheckpointInterval => self.schedule_next_checkpoint(),
             Timer::CheckpointTimeout => self.checkpoint_timed_out(),
-            Timer::FinalCheckpoint => {
-                self.escalate(StopMode::Immediate, Reason::FinalCheckpointTimedOut)
-            }
+            Timer::FinalCheckpoint => self.final_checkpoint_failed(Reason::FinalCheckpointTimedOut),
             Timer::Cleanup => {
                 if let Some(before) = self.cleanup.take() {
                     self.emit(Event::CleanupAbandoned { before });
                 }
                 self.schedule_next_checkpoint();
             }
-            Timer::Stop => match self.phase {
-                Phase::Finishing => {
-                    self.enter_stop_workers(KillOutcome::Failed, Reason::FinishTimedOut)
-                }
-                _ => self.escalate(StopMode::Force, Reason::StopTimedOut),
-            },
+            Timer::Stop => self.escalate(StopMode::Force, Reason::StopTimedOut),
             Timer::Kill => self.kill_timer(),
             Timer::Heartbeat => self.check_heartbeats(),
             Timer::Scheduling => self.fail(Reason::SchedulingTimedOut),
@@ -822,7 +842,9 @@ impl Controller {
         }
         self.tasks.fill(TaskRun::Running);
         self.ended_tasks = 0;
+        self.sources_ended = 0;
         self.consecutive_failures = 0;
+        self.final_epoch = None;
         self.outputs.push_back(Output::StartWorkers {
             generation: self.generation,
             restore: self.last_completed,
@@ -860,6 +882,10 @@ impl Controller {
         match self.last_completed {
             Some(epoch) if !self.last_completed_committed => self.start_commit(epoch),
             _ => self.schedule_next_checkpoint(),
+        }
+        // Sources that ended while starting: the job finishes right away.
+        if self.phase == Phase::Running {
+            self.finish_if_inputs_ended();
         }
     }
 
@@ -1005,7 +1031,7 @@ impl Controller {
         self.emit(Event::CheckpointCommitted { epoch });
         self.start_cleanup();
         match self.phase {
-            Phase::CheckpointStopping => self.progress_checkpoint_stop(),
+            Phase::CheckpointStopping | Phase::Finishing => self.progress_final_checkpoint(),
             _ => self.schedule_next_checkpoint(),
         }
     }
@@ -1034,7 +1060,9 @@ impl Controller {
                 // Complete but not committed: only a restart re-sends the commits for sure.
                 let reason = Reason::CheckpointCommitTimedOut { epoch };
                 match self.phase {
-                    Phase::CheckpointStopping => self.escalate(StopMode::Immediate, reason),
+                    Phase::CheckpointStopping | Phase::Finishing => {
+                        self.final_checkpoint_failed(reason)
+                    }
                     _ => self.fail(reason),
                 }
             }
@@ -1051,15 +1079,16 @@ impl Controller {
         };
         self.pause_anchor = self.now;
         match self.phase {
-            Phase::CheckpointStopping if self.final_epoch == Some(epoch) => {
+            Phase::CheckpointStopping | Phase::Finishing if self.final_epoch == Some(epoch) => {
                 let reason = if timed_out {
                     Reason::FinalCheckpointTimedOut
                 } else {
                     Reason::FinalCheckpointFailed { epoch }
                 };
-                self.escalate(StopMode::Immediate, reason)
+                self.final_checkpoint_failed(reason)
             }
-            Phase::CheckpointStopping => self.progress_checkpoint_stop(),
+            // The periodic checkpoint the final one waited for is over, one way or the other.
+            Phase::CheckpointStopping | Phase::Finishing => self.progress_final_checkpoint(),
             _ => {
                 self.consecutive_failures += 1;
                 let consecutive = self.consecutive_failures;
@@ -1093,24 +1122,12 @@ impl Controller {
     fn task_finished(&mut self, task: TaskId) {
         let i = self.task_slot(task);
         match self.phase {
-            Phase::Running if self.source[i] => {
+            Phase::CheckpointStopping | Phase::Finishing if self.done_with_final(i) => {
                 self.mark_finished(i);
-                self.abort_checkpoint(AbortReason::Superseded);
-                self.timers.disarm(Timer::CheckpointInterval);
-                self.timers.disarm(Timer::Cleanup);
-                self.cleanup = None;
-                self.timers
-                    .arm(Timer::Stop, self.now.plus_ms(self.config.stop_timeout_ms));
-                self.transition(Phase::Finishing, Reason::SourcesFinished);
-                self.progress_finishing();
+                self.progress_final_checkpoint();
             }
-            Phase::Running => self.fail(Reason::TaskFinishedEarly { task }),
-            Phase::CheckpointStopping if !self.done_with_final(i) => {
-                self.escalate(StopMode::Immediate, Reason::TaskFinishedEarly { task })
-            }
-            Phase::CheckpointStopping => {
-                self.mark_finished(i);
-                self.progress_checkpoint_stop();
+            Phase::CheckpointStopping | Phase::Finishing => {
+                self.final_checkpoint_failed(Reason::TaskFinishedEarly { task })
             }
             Phase::StopJob(_) => {
                 self.mark_finished(i);
@@ -1118,20 +1135,38 @@ impl Controller {
                     self.terminate(Phase::Stopped, Reason::AllTasksFinished);
                 }
             }
-            Phase::Finishing => {
-                self.mark_finished(i);
-                self.progress_finishing();
-            }
-            _ => {}
+            // Tasks finish only with a final checkpoint or on a stop.
+            _ => self.fail(Reason::TaskFinishedEarly { task }),
         }
     }
 
-    fn mark_finished(&mut self, i: usize) {
-        debug_assert_eq!(
-            self.tasks[i],
-            TaskRun::Running,
-            "validated: the task was running"
+    /// Source `task` read the end of its input; once every source did, the job finishes
+    /// through a final checkpoint.
+    fn input_ended(&mut self, task: TaskId) {
+        let i = self.task_slot(task);
+        self.tasks[i] = TaskRun::InputEnded;
+        self.sources_ended += 1;
+        if self.phase == Phase::Running {
+            self.finish_if_inputs_ended();
+        }
+    }
+
+    fn finish_if_inputs_ended(&mut self) {
+        if self.sources_ended < self.sources {
+            return;
+        }
+        self.timers.disarm(Timer::CheckpointInterval);
+        self.timers.disarm(Timer::Healthy);
+        self.timers.arm(
+            Timer::FinalCheckpoint,
+            self.now.plus_ms(self.config.checkpoint_timeout_ms),
         );
+        self.transition(Phase::Finishing, Reason::SourcesFinished);
+        self.progress_final_checkpoint();
+    }
+
+    fn mark_finished(&mut self, i: usize) {
+        debug_assert!(self.tasks[i].alive(), "validated: the task was alive");
         self.tasks[i] = TaskRun::Finished;
         self.ended_tasks += 1;
     }
@@ -1209,14 +1244,6 @@ impl Controller {
         }
     }
 
-    // ---------------------------------------------------------------- finishing
-
-    fn progress_finishing(&mut self) {
-        if self.ended_tasks as usize == self.tasks.len() {
-            self.terminate(Phase::Finished, Reason::AllTasksFinished);
-        }
-    }
-
     // ---------------------------------------------------------------- stopping
 
     fn request_stop(&mut self, mode: StopMode, reason: Reason) {
@@ -1229,16 +1256,10 @@ impl Controller {
             return;
         }
         match self.phase {
-            Phase::Scheduling { .. } => self.enter_stop_workers(KillOutcome::Stopped, reason),
+            Phase::Scheduling { .. } => self.enter_stop_workers(reason),
             Phase::Recovering(RecoveryStage::Killing(kill)) => {
                 self.set_stop(StopMode::Force);
-                self.transition(
-                    Phase::StopWorkers {
-                        kill,
-                        outcome: KillOutcome::Stopped,
-                    },
-                    reason,
-                );
+                self.transition(Phase::StopWorkers { kill }, reason);
             }
             Phase::Recovering(RecoveryStage::Backoff) => {
                 self.set_stop(StopMode::Force);
@@ -1246,13 +1267,7 @@ impl Controller {
             }
             Phase::StopWorkers { kill, .. } => {
                 self.set_stop(StopMode::Force);
-                self.phase = Phase::StopWorkers {
-                    kill,
-                    outcome: KillOutcome::Stopped,
-                };
-            }
-            Phase::Finishing if mode < StopMode::Immediate => {
-                self.escalate(StopMode::Graceful, reason)
+                self.phase = Phase::StopWorkers { kill };
             }
             _ => self.escalate(mode, reason),
         }
@@ -1269,7 +1284,7 @@ impl Controller {
             StopMode::Checkpoint => self.enter_checkpoint_stopping(reason),
             StopMode::Graceful => self.enter_stop_job(StopJobMode::Graceful, reason),
             StopMode::Immediate => self.enter_stop_job(StopJobMode::Immediate, reason),
-            StopMode::Force => self.enter_stop_workers(KillOutcome::Stopped, reason),
+            StopMode::Force => self.enter_stop_workers(reason),
         }
     }
 
@@ -1287,23 +1302,36 @@ impl Controller {
             self.start_checkpoint(true);
             return;
         }
-        self.progress_checkpoint_stop();
+        self.progress_final_checkpoint();
     }
 
-    /// Starts the final checkpoint once nothing is in flight; stops once it is committed and
-    /// every task finished.
-    fn progress_checkpoint_stop(&mut self) {
+    /// Starts the final checkpoint (of a checkpoint stop, or of the end of input) once nothing
+    /// is in flight; ends the job once it is committed and every task finished.
+    fn progress_final_checkpoint(&mut self) {
         if self.checkpoint.is_some() {
             return;
         }
-        match self.final_epoch {
-            None => self.start_checkpoint(true),
-            Some(epoch) => {
-                let committed = self.last_completed == Some(epoch) && self.last_completed_committed;
-                if committed && self.ended_tasks as usize == self.tasks.len() {
-                    self.terminate(Phase::Stopped, Reason::FinalCheckpointCommitted { epoch });
-                }
+        let Some(epoch) = self.final_epoch else {
+            self.start_checkpoint(true);
+            return;
+        };
+        let committed = self.last_completed == Some(epoch) && self.last_completed_committed;
+        if committed && self.ended_tasks as usize == self.tasks.len() {
+            let reason = Reason::FinalCheckpointCommitted { epoch };
+            match self.phase {
+                Phase::Finishing => self.terminate(Phase::Finished, reason),
+                _ => self.terminate(Phase::Stopped, reason),
             }
+        }
+    }
+
+    /// The final checkpoint cannot complete: a checkpoint stop escalates, the end of input
+    /// recovers (the sinks committed nothing past the last checkpoint, so nothing is lost or
+    /// repeated).
+    fn final_checkpoint_failed(&mut self, reason: Reason) {
+        match self.phase {
+            Phase::Finishing => self.fail(reason),
+            _ => self.escalate(StopMode::Immediate, reason),
         }
     }
 
@@ -1312,8 +1340,8 @@ impl Controller {
         // The TTL stays: it escalates a graceful stop to immediate.
         self.timers
             .disarm_all_but(&[Timer::Stop, Timer::Heartbeat, Timer::Cleanup, Timer::Ttl]);
-        // Escalating keeps the deadline already running (a graceful stop's, or the drain's).
-        if !matches!(self.phase, Phase::StopJob(_) | Phase::Finishing) {
+        // Escalating from graceful keeps the deadline already running.
+        if !matches!(self.phase, Phase::StopJob(_)) {
             self.timers
                 .arm(Timer::Stop, self.now.plus_ms(self.config.stop_timeout_ms));
         }
@@ -1324,14 +1352,12 @@ impl Controller {
         }
     }
 
-    fn enter_stop_workers(&mut self, outcome: KillOutcome, reason: Reason) {
-        if outcome == KillOutcome::Stopped {
-            self.set_stop(StopMode::Force);
-        }
+    fn enter_stop_workers(&mut self, reason: Reason) {
+        self.set_stop(StopMode::Force);
         self.abort_checkpoint(AbortReason::Superseded);
         self.timers.disarm_all_but(&[Timer::Cleanup]);
         let kill = self.ask_kill(1);
-        self.transition(Phase::StopWorkers { kill, outcome }, reason);
+        self.transition(Phase::StopWorkers { kill }, reason);
     }
 
     /// Asks the scheduler to kill the current generation's workers.
@@ -1386,14 +1412,7 @@ impl Controller {
         self.stopped_generation = Some(generation);
         self.timers.disarm(Timer::Kill);
         match self.phase {
-            Phase::StopWorkers {
-                outcome: KillOutcome::Stopped,
-                ..
-            } => self.terminate(Phase::Stopped, Reason::WorkersStopped),
-            Phase::StopWorkers {
-                outcome: KillOutcome::Failed,
-                ..
-            } => self.terminate(Phase::Failed, Reason::WorkersStopped),
+            Phase::StopWorkers { .. } => self.terminate(Phase::Stopped, Reason::WorkersStopped),
             Phase::Recovering(_) => match self.restart.next_delay_ms(self.now) {
                 None => self.terminate(Phase::Failed, Reason::RestartBudgetExhausted),
                 Some(delay_ms) => {
@@ -1453,6 +1472,7 @@ fn input_kind(event: &WorkerEvent) -> InputKind {
         WorkerEvent::CheckpointAcked { .. } => InputKind::CheckpointAcked,
         WorkerEvent::CheckpointFailed { .. } => InputKind::CheckpointFailed,
         WorkerEvent::Committed { .. } => InputKind::Committed,
+        WorkerEvent::InputEnded { .. } => InputKind::InputEnded,
         WorkerEvent::TaskFinished { .. } => InputKind::TaskFinished,
         WorkerEvent::TaskFailed { .. } => InputKind::TaskFailed,
     }
