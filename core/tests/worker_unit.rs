@@ -959,38 +959,102 @@ fn worker_aborted_final_checkpoint_halts_until_a_stop() {
 }
 
 #[test]
-fn worker_source_end_drains_and_finishes_the_job() {
+fn worker_source_end_reports_input_ended_once_and_the_job_ends_with_the_final_checkpoint() {
     let j = job(
         vec![
             source("read", 2),
             transform("map", 2),
-            sink("write", 2, false),
+            sink("write", 2, true),
         ],
         &[(0, 1), (1, 2)],
         2,
     );
+    let sources = [task(0, 0), task(0, 1)];
     let mut c = Cluster::new(&j, G);
-    c.read(task(0, 0), 3);
-    c.read(task(0, 1), 2);
-    for s in [task(0, 0), task(0, 1)] {
+    c.read(sources[0], 3);
+    c.read(sources[1], 2);
+    for s in sources {
         let w = c.worker_of(s);
         c.input(w, WorkerInput::SourceExhausted { task: s })
             .unwrap();
+        // Once only; and the source reads no more.
+        assert_eq!(
+            c.input(w, WorkerInput::SourceExhausted { task: s }),
+            Err(WorkerRejected::InputEnded { task: s })
+        );
+        assert_eq!(
+            c.input(w, WorkerInput::SourceRecords { task: s, count: 1 }),
+            Err(WorkerRejected::InputEnded { task: s })
+        );
     }
     c.deliver_all();
-    assert!(c.workers.iter().all(|w| w.status().all_tasks_over()));
-    let mut written: Vec<_> = c.writes.iter().map(|(_, r)| *r).collect();
-    written.sort();
+    let ended: Vec<_> = c
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, WorkerEvent::InputEnded { .. }))
+        .collect();
     assert_eq!(
-        written,
-        records_below(&BTreeMap::from([(task(0, 0), 3), (task(0, 1), 2)]))
+        ended,
+        sources
+            .map(|task| WorkerEvent::InputEnded { task })
+            .to_vec()
     );
+    // Nothing ends and nothing is committed: no end of stream went downstream.
+    assert!(!c
+        .events()
+        .iter()
+        .any(|e| matches!(e, WorkerEvent::TaskFinished { .. })));
+    assert!(c.commits.is_empty());
+    for w in &c.workers {
+        for t in w.status().tasks {
+            assert_eq!(t.phase, TaskPhase::Running, "{}", t.task);
+            assert_eq!(t.input_ended, t.next_offset.is_some(), "{}", t.task);
+        }
+    }
+    let end = BTreeMap::from([(sources[0], 3), (sources[1], 2)]);
+
+    // A periodic checkpoint: the ended sources answer it with their end positions.
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(1),
+        then_stop: false,
+    });
+    c.settle();
+    for s in sources {
+        assert_eq!(
+            c.store.get(&(Epoch(1), s)),
+            Some(&TaskSnapshot::Source {
+                next_offset: end[&s]
+            })
+        );
+    }
+    c.broadcast(Command::Commit { epoch: Epoch(1) });
+    assert_eq!(c.committed(), records_below(&end));
+
+    // The final checkpoint: every task finishes after its part, the sinks after the commit.
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(2),
+        then_stop: true,
+    });
+    c.settle();
+    for w in &c.workers {
+        for t in w.status().tasks {
+            let sink = t.task.operator.0 == 2;
+            assert_eq!(t.phase.is_over(), !sink, "{}", t.task);
+        }
+    }
+    c.broadcast(Command::Commit { epoch: Epoch(2) });
+    assert!(c.workers.iter().all(|w| w.status().all_tasks_over()));
     let finished = c
         .events()
         .iter()
         .filter(|e| matches!(e, WorkerEvent::TaskFinished { .. }))
         .count();
     assert_eq!(finished, 6);
+    assert_eq!(c.committed(), records_below(&end), "every record once");
+    assert!(c
+        .commits
+        .keys()
+        .all(|(_, id)| matches!(id, TransactionId::Epoch(_))));
 }
 
 #[test]
@@ -1042,7 +1106,7 @@ fn worker_inputs_and_outputs_round_trip_through_serde() {
 }
 
 #[test]
-fn worker_sink_drained_at_end_of_input_commits_all_and_answers_later_commits() {
+fn worker_end_of_input_leaves_the_tail_open_until_the_final_checkpoint_commits_it() {
     let j = copy_job();
     let (s, k) = (task(0, 0), task(1, 0));
     let mut c = Cluster::new(&j, G);
@@ -1055,6 +1119,66 @@ fn worker_sink_drained_at_end_of_input_commits_all_and_answers_later_commits() {
     c.read(s, 1);
     c.input(0, WorkerInput::SourceExhausted { task: s })
         .unwrap();
+    // The sink commits nothing on its own: the tail is still the open transaction.
+    assert!(c.commits.is_empty());
+    assert_eq!(c.workers[0].open_transaction(k), Some(&[rec(0, 0, 2)][..]));
+    c.command(0, Command::Commit { epoch: Epoch(1) }).unwrap();
+    assert_eq!(
+        c.commits.get(&(k, TransactionId::Epoch(Epoch(1)))),
+        Some(&vec![rec(0, 0, 0), rec(0, 0, 1)])
+    );
+    assert_eq!(c.commits.len(), 1);
+    c.command(
+        0,
+        Command::Checkpoint {
+            epoch: Epoch(2),
+            then_stop: true,
+        },
+    )
+    .unwrap();
+    c.settle();
+    assert_eq!(
+        c.store.get(&(Epoch(2), s)),
+        Some(&TaskSnapshot::Source { next_offset: 3 })
+    );
+    assert_eq!(c.workers[0].task_phase(s), Some(TaskPhase::Finished));
+    assert_eq!(
+        c.workers[0].task_phase(k),
+        Some(TaskPhase::FinalCheckpoint {
+            epoch: Epoch(2),
+            acked: true
+        }),
+        "the sink waits for the commit of the final checkpoint"
+    );
+    assert_eq!(c.workers[0].pre_commits(k).map(<[_]>::len), Some(1));
+    c.command(0, Command::Commit { epoch: Epoch(2) }).unwrap();
+    assert_eq!(
+        c.commits.get(&(k, TransactionId::Epoch(Epoch(2)))),
+        Some(&vec![rec(0, 0, 2)])
+    );
+    assert_eq!(c.commits.len(), 2);
+    assert!(c.workers[0].status().all_tasks_over());
+}
+
+#[test]
+fn worker_sink_drained_by_a_graceful_stop_commits_all_and_answers_later_commits() {
+    let j = copy_job();
+    let (s, k) = (task(0, 0), task(1, 0));
+    let mut c = Cluster::new(&j, G);
+    c.read(s, 2);
+    c.broadcast(Command::Checkpoint {
+        epoch: Epoch(1),
+        then_stop: false,
+    });
+    c.settle();
+    c.read(s, 1);
+    c.command(
+        0,
+        Command::Stop {
+            mode: StopJobMode::Graceful,
+        },
+    )
+    .unwrap();
     // The pre-commit keeps its identity, the tail is the drain; both are visible now.
     assert_eq!(
         c.commits.get(&(k, TransactionId::Epoch(Epoch(1)))),

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 impl Worker {
     /// Checks every invariant of the worker and its tasks; the error says which one broke.
     ///
+    /// - sources: only a source can have its input ended;
     /// - alignment: a blocked channel's barrier is newer than the task's last aligned one and
     ///   not newer than the channel's last barrier; an ended channel holds nothing; a task
     ///   past a final barrier has every input ended and its outputs closed;
@@ -49,6 +50,9 @@ impl Worker {
     fn check_task(&self, task: &Task) -> Result<(), String> {
         if task.is_source() != task.inputs.is_empty() {
             return Err("a source has inputs, or another task has none".into());
+        }
+        if task.input_ended && !task.is_source() {
+            return Err("a task other than a source has its input ended".into());
         }
         if task.last_aligned > self.last_epoch {
             return Err("aligned an epoch newer than the last heard of".into());

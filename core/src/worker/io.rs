@@ -107,8 +107,8 @@ pub struct Transaction {
 pub enum TransactionId {
     /// The pre-commit sealed at the barrier of this epoch.
     Epoch(Epoch),
-    /// The data after the last barrier, committed directly when the sink's input ended
-    /// (a graceful stop or the end of every source) in this generation.
+    /// The data after the last barrier, committed directly when a graceful stop drained the
+    /// sink in this generation.
     Drain(Generation),
 }
 
@@ -153,7 +153,9 @@ pub enum WorkerInput {
     /// `count` more records are available in the partition of source `task`; it reads them
     /// now, at its next offsets.
     SourceRecords { task: TaskId, count: u32 },
-    /// The partition of source `task` has no more records: it ends its output.
+    /// The partition of source `task` has no more records. The source reports
+    /// [`WorkerEvent::InputEnded`](crate::WorkerEvent::InputEnded) and stays alive: it answers
+    /// later barriers with its end position and finishes with the final checkpoint.
     SourceExhausted { task: TaskId },
     /// The snapshot that [`WorkerOutput::Snapshot`] asked for is durably stored.
     SnapshotDone { task: TaskId, epoch: Epoch },
@@ -288,6 +290,11 @@ pub enum WorkerRejected {
         task: TaskId,
         epoch: Epoch,
     },
+    /// The source's partition has ended ([`WorkerInput::SourceExhausted`]): it reads no more
+    /// and reports the end once.
+    InputEnded {
+        task: TaskId,
+    },
     /// More records in one [`WorkerInput::SourceRecords`] than the configured limit.
     TooManyRecords {
         count: u32,
@@ -401,6 +408,9 @@ pub struct TaskStatus {
     pub pending_snapshots: Vec<Epoch>,
     /// A source: the offset of its next record.
     pub next_offset: Option<u64>,
+    /// A source whose partition has ended: it reads no more, and still answers barriers.
+    #[serde(default)]
+    pub input_ended: bool,
     /// A two-phase-commit sink: records in the open (not yet pre-committed) transaction.
     pub open_records: u64,
     /// A two-phase-commit sink: the epochs of its pre-committed, uncommitted transactions.

@@ -125,15 +125,20 @@
 //!   finishes once every input has ended, after everything before the end went through; a
 //!   two-phase-commit sink then commits everything it holds directly (its pre-commits under
 //!   their epochs, the rest as [`TransactionId::Drain`]), so a graceful stop delivers every
-//!   record read before it.
+//!   record read before it, and afterwards answers a commit with [`WorkerEvent::Committed`]
+//!   (it committed everything). Only a graceful stop sends end of stream.
 //! - [`StopJobMode::Immediate`]: every task finishes at once; in-flight records are dropped.
-//! - End of input ([`WorkerInput::SourceExhausted`]): the source sends end of stream and the
-//!   job drains as in a graceful stop; a two-phase-commit sink commits what it holds and
-//!   finishes, and afterwards answers a commit with [`WorkerEvent::Committed`] (it committed
-//!   everything). Known gap: that tail belongs to no checkpoint, so if the job is then restored
-//!   from its last checkpoint (a failure after the sources ended), the tail is read and
-//!   committed again. Exactly-once across it needs the controller not to restart once a
-//!   sink has drained, or a final checkpoint at the end of input.
+//! - End of input ([`WorkerInput::SourceExhausted`]): the source reports
+//!   [`WorkerEvent::InputEnded`] (once; it then refuses more records) and stays alive. It
+//!   sends no end of stream, so nothing downstream ends and no sink commits on its own: the
+//!   source answers later barriers, periodic or final, with its end position, and finishes
+//!   with the job's final checkpoint like every other task. Once every source has ended, the
+//!   controller takes that `then_stop` checkpoint; a two-phase-commit sink pre-commits the
+//!   tail under it and commits it with the checkpoint's commit. The tail is thus part of a
+//!   persisted checkpoint before anyone commits it, and a restore (even after the end of
+//!   input) never reads again what a sink committed. A restored source does not know that
+//!   its input ended: it reads on from its snapshot position, and the environment reports
+//!   the end again when it gets there.
 //!
 //! Every task that ends reports [`WorkerEvent::TaskFinished`] (or `TaskFailed`). The worker
 //! reports [`WorkerEvent::Ready`] at once (its tasks start with it) and
@@ -296,6 +301,7 @@ impl Worker {
             phase: TaskPhase::Running,
             inputs,
             outputs_closed: false,
+            input_ended: false,
             last_aligned: self.restored,
             pending: BTreeMap::new(),
             high_in: BTreeMap::new(),
@@ -417,6 +423,7 @@ impl Worker {
                         Role::Source { next_offset } => Some(next_offset),
                         _ => None,
                     },
+                    input_ended: t.input_ended,
                     open_records: sink.map_or(0, |s| s.open.len() as u64),
                     pre_commits: sink
                         .map_or(Vec::new(), |s| s.sealed.iter().map(|t| t.epoch).collect()),
@@ -569,8 +576,8 @@ impl Worker {
             let task = &mut self.tasks[t];
             let id = task.id;
             if task.phase.is_over() {
-                // A sink that drained at the end of its input committed everything it held,
-                // this epoch's data included: say so, or the commit phase would wait in vain.
+                // A sink that a graceful stop drained committed everything it held, this
+                // epoch's data included: say so, or the commit phase would wait in vain.
                 if task.two_phase_sink().is_some_and(|s| s.drained) {
                     self.report(WorkerEvent::Committed { task: id, epoch });
                 }
@@ -748,7 +755,7 @@ impl Worker {
     }
 
     fn on_source_records(&mut self, task: TaskId, count: u32) -> Result<(), WorkerRejected> {
-        let t = self.running_source(task)?;
+        let t = self.reading_source(task)?;
         let max = self.config.max_poll_records;
         let Role::Source { next_offset } = self.tasks[t].role else {
             return Err(WorkerRejected::NotASource { task });
@@ -766,10 +773,14 @@ impl Worker {
         Ok(())
     }
 
+    /// The source's partition has ended. It reports so once and stays alive: later barriers
+    /// snapshot its end position, and it finishes with the final (`then_stop`) checkpoint or
+    /// a stop. No end of stream goes downstream, so no sink commits the tail directly: the
+    /// data after the last checkpoint stays open until the final checkpoint's commit.
     fn on_source_exhausted(&mut self, task: TaskId) -> Result<(), WorkerRejected> {
-        let t = self.running_source(task)?;
-        self.emit(t, Item::EndOfStream);
-        self.finish(t);
+        let t = self.reading_source(task)?;
+        self.tasks[t].input_ended = true;
+        self.report(WorkerEvent::InputEnded { task });
         Ok(())
     }
 
@@ -959,7 +970,9 @@ impl Worker {
     }
 
     /// Finishes task `t` if all its inputs have ended and it may drain: it is running, or a
-    /// graceful stop releases it from a final checkpoint.
+    /// graceful stop releases it from a final checkpoint. Only a graceful stop sends end of
+    /// stream (a source whose partition ended does not), so only it drains a task, and a
+    /// two-phase-commit sink commits what it holds directly only then.
     fn try_end(&mut self, t: usize) {
         let task = &self.tasks[t];
         if task.is_source() || !task.all_inputs_ended() {
@@ -1112,7 +1125,8 @@ impl Worker {
         }
     }
 
-    fn running_source(&self, task: TaskId) -> Result<usize, WorkerRejected> {
+    /// A hosted source that still reads its partition.
+    fn reading_source(&self, task: TaskId) -> Result<usize, WorkerRejected> {
         let t = self.hosted(task)?;
         let source = &self.tasks[t];
         if !source.is_source() {
@@ -1120,6 +1134,9 @@ impl Worker {
         }
         if source.phase != TaskPhase::Running || source.outputs_closed {
             return Err(WorkerRejected::TaskNotRunning { task });
+        }
+        if source.input_ended {
+            return Err(WorkerRejected::InputEnded { task });
         }
         Ok(t)
     }

@@ -64,7 +64,7 @@ pub(super) struct SinkState {
     pub written: u64,
     /// Records lost with the task (an immediate stop or a failure).
     pub dropped: u64,
-    /// The sink committed everything at the end of its input and finished.
+    /// A graceful stop drained the sink: it committed everything it held and finished.
     pub drained: bool,
 }
 
@@ -149,6 +149,8 @@ pub(super) struct Task {
     pub inputs: Vec<InputChannel>,
     /// The last item (end of stream or final barrier) has gone to every output channel.
     pub outputs_closed: bool,
+    /// A source whose partition has ended: it reads no more, and still answers barriers.
+    pub input_ended: bool,
     pub last_aligned: Option<Epoch>,
     /// Snapshots asked for and not yet answered, with their `then_stop`.
     pub pending: BTreeMap<Epoch, bool>,
