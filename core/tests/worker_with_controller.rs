@@ -216,3 +216,182 @@ fn worker_and_controller_restore_commits_a_persisted_checkpoint_the_old_generati
     let last = status.final_checkpoint.expect("a final checkpoint");
     committed_exactly(&sys, &records_below(&sys.positions_at(last)));
 }
+
+/// The states after the last `Running`: how the job ended.
+fn ending(sys: &System) -> Vec<State> {
+    let states = sys.states();
+    let last_running = states.iter().rposition(|&s| s == State::Running);
+    states[last_running.map_or(0, |i| i + 1)..].to_vec()
+}
+
+#[test]
+fn worker_and_controller_end_of_input_finishes_through_a_final_checkpoint_with_each_offset_once() {
+    for job in [pipeline(), join_fan_out()] {
+        let mut sys = running(&job, 2);
+        // Data after the last checkpoint, some of it still in flight when the inputs end.
+        sys.read_all(4);
+        sys.pump();
+        sys.read_all(3);
+        sys.end_inputs();
+        sys.run_to_end(50);
+        let status = sys.controller.status();
+        assert_eq!(status.state, State::Finished);
+        assert_eq!(ending(&sys), vec![State::Finishing, State::Finished]);
+        assert_eq!(status.generation, Generation(1), "no restart");
+        let last = status.final_checkpoint.expect("a final checkpoint");
+        assert_eq!(status.last_completed, Some(last));
+        assert!(status.last_completed_committed);
+        assert!(sys
+            .cluster
+            .workers
+            .iter()
+            .all(|w| w.status().all_tasks_over()));
+        // Every source answered the final checkpoint with its end.
+        let positions = sys.positions_at(last);
+        assert_eq!(positions, sys.positions_now());
+        assert_eq!(positions, sys.ends);
+        let expected = records_below(&positions);
+        // The tail after the last periodic checkpoint went through the final one.
+        assert!(sys.cluster.commits.iter().any(|((_, id), records)| {
+            *id == quiesce_core::worker::TransactionId::Epoch(last) && !records.is_empty()
+        }));
+        // Each sink operator holds every record once, all of it through checkpoints.
+        let by_sink = sys.cluster.committed_by_sink();
+        assert_eq!(by_sink.len(), if job.operators.len() == 5 { 2 } else { 1 });
+        for records in by_sink.values() {
+            assert_eq!(records, &expected);
+        }
+        assert!(sys
+            .cluster
+            .commits
+            .keys()
+            .all(|(_, id)| matches!(id, quiesce_core::worker::TransactionId::Epoch(_))));
+        assert_eq!(sys.rejected_by_controller, 0);
+    }
+}
+
+/// Runs `job` until every input has ended and the final checkpoint has reached `point`, then
+/// crashes the worker of the sink `victim`. The job restores, the inputs end again, and it
+/// finishes with every record committed once.
+fn crash_while_finishing(job: &quiesce_core::Job, victim: quiesce_core::TaskId, persisted: bool) {
+    use quiesce_core::worker::TransactionId;
+    use worker_common::system::Owed;
+    let mut sys = running(job, 2);
+    sys.read_all(4);
+    sys.pump();
+    sys.read_all(3);
+    sys.end_inputs();
+    // Move everything but the persist of the final checkpoint, so that every sink
+    // pre-commits its tail under it.
+    let persisting = |s: &System| s.owed.iter().position(|o| matches!(o, Owed::Persist(_)));
+    let mut ticks = 0;
+    while persisting(&sys).is_none()
+        || !sys.cluster.snapshot_requests.is_empty()
+        || sys.cluster.in_flight.values().any(|q| !q.is_empty())
+    {
+        let next = sys
+            .actions()
+            .into_iter()
+            .find(|a| !matches!(a, Action::Effect(i, _) if Some(*i) == persisting(&sys)));
+        match next {
+            Some(a) => sys.apply(a),
+            None => {
+                sys.apply(Action::Tick);
+                ticks += 1;
+                assert!(ticks < 50, "the final checkpoint did not reach persisting");
+            }
+        }
+    }
+    assert_eq!(sys.controller.state(), State::Finishing);
+    let final_epoch = sys.controller.status().final_checkpoint.expect("started");
+    let w = sys.cluster.worker_of(victim);
+    assert_eq!(
+        sys.cluster.workers[w]
+            .pre_commits(victim)
+            .and_then(|p| p.last())
+            .map(|t| t.epoch),
+        Some(final_epoch),
+        "the sink pre-committed its tail under the final checkpoint"
+    );
+    if persisted {
+        // The final checkpoint is complete; some sinks may commit it before the crash.
+        let i = persisting(&sys).expect("owed");
+        sys.apply(Action::Effect(i, true));
+        while let Some(a) = sys
+            .actions()
+            .into_iter()
+            .find(|a| matches!(a, Action::ToWorker(x) if x.0 as usize != w))
+        {
+            sys.apply(a);
+        }
+        assert!(
+            sys.cluster
+                .commits
+                .keys()
+                .any(|&(t, id)| t != victim && id == TransactionId::Epoch(final_epoch)),
+            "another sink committed the final checkpoint before the crash"
+        );
+    }
+    sys.apply(Action::Crash(quiesce_core::WorkerId(w as u32)));
+    if !persisted {
+        // The controller hears of the crash before the persist completes.
+        let exited = sys
+            .owed
+            .iter()
+            .position(|o| matches!(o, Owed::WorkerExited(..)));
+        sys.apply(Action::Effect(exited.expect("owed"), true));
+    }
+    assert!(
+        !sys.cluster
+            .commits
+            .contains_key(&(victim, TransactionId::Epoch(final_epoch))),
+        "the victim never committed the final checkpoint"
+    );
+    sys.run_to_end_of_input(100);
+    let status = sys.controller.status();
+    assert_eq!(status.state, State::Finished);
+    assert!(status.generation > Generation(1), "the job was restored");
+    let states = sys.states();
+    let recovering = states
+        .iter()
+        .position(|&s| s == State::Recovering)
+        .expect("it recovered");
+    assert_eq!(states[recovering - 1], State::Finishing);
+    assert_eq!(ending(&sys), vec![State::Finishing, State::Finished]);
+    let restored = sys.cluster.workers[0].status().restored;
+    if persisted {
+        assert_eq!(
+            restored,
+            Some(final_epoch),
+            "restored from the final checkpoint"
+        );
+    } else {
+        assert!(restored < Some(final_epoch), "restored from before it");
+    }
+    let positions = sys.positions_at(status.final_checkpoint.expect("a final checkpoint"));
+    assert_eq!(
+        positions, sys.ends,
+        "the restored sources ended where they did before"
+    );
+    let expected = records_below(&positions);
+    for records in sys.cluster.committed_by_sink().values() {
+        assert_eq!(records, &expected);
+    }
+    assert!(sys
+        .cluster
+        .workers
+        .iter()
+        .all(|w| w.status().all_tasks_over()));
+}
+
+#[test]
+fn worker_and_controller_crash_before_the_final_checkpoint_persists_restores_and_commits_once() {
+    crash_while_finishing(&pipeline(), task(2, 1), false);
+    crash_while_finishing(&join_fan_out(), task(3, 0), false);
+}
+
+#[test]
+fn worker_and_controller_crash_before_the_final_commit_restores_and_commits_once() {
+    crash_while_finishing(&pipeline(), task(2, 1), true);
+    crash_while_finishing(&join_fan_out(), task(4, 1), true);
+}
