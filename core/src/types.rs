@@ -139,6 +139,9 @@ pub enum JobError {
     NoSink,
     MoreWorkersThanTasks { workers: u32, tasks: u64 },
     TooManyTasks { tasks: u64 },
+    // Two paths from `from` to `to`: each operator sends a record to each of its outputs, so
+    // it would reach `to` twice, and a task cannot tell that copy from a duplicate.
+    MultiplePaths { from: OperatorId, to: OperatorId },
 }
 
 impl fmt::Display for JobError {
@@ -182,6 +185,9 @@ impl fmt::Display for JobError {
             }
             JobError::NoSource => write!(f, "the job has no source"),
             JobError::NoSink => write!(f, "the job has no sink"),
+            JobError::MultiplePaths { from, to } => {
+                write!(f, "more than one path leads from {from} to {to}")
+            }
             JobError::MoreWorkersThanTasks { workers, tasks } => {
                 write!(
                     f,
@@ -231,8 +237,47 @@ impl Job {
         }
         self.validate_edges()?;
         self.validate_kinds()?;
-        if self.topological_order().is_none() {
+        let Some(order) = self.topological_order() else {
             return Err(JobError::Cycle);
+        };
+        self.validate_single_paths(&order)
+    }
+
+    /// Refuses two different paths between two operators (a diamond). Where two such paths
+    /// last meet, an operator has two inputs that share an ancestor (or one is the other's
+    /// ancestor): for each operator with several inputs, walk back from each input and look
+    /// for an operator reached from two of them. `order` is a topological order.
+    fn validate_single_paths(&self, order: &[OperatorId]) -> Result<(), JobError> {
+        let n = self.operators.len();
+        let mut inputs: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for edge in &self.edges {
+            inputs[edge.to.0 as usize].push(edge.from.0 as usize);
+        }
+        // reached[op]: the (operator, input) whose backward walk last reached `op`.
+        let mut reached: Vec<Option<(usize, usize)>> = vec![None; n];
+        let mut stack = Vec::new();
+        for &to in order {
+            let to = to.0 as usize;
+            if inputs[to].len() < 2 {
+                continue;
+            }
+            for (branch, &first) in inputs[to].iter().enumerate() {
+                stack.push(first);
+                while let Some(op) = stack.pop() {
+                    match reached[op] {
+                        Some((m, b)) if m == to && b != branch => {
+                            return Err(JobError::MultiplePaths {
+                                from: op_id(op),
+                                to: op_id(to),
+                            });
+                        }
+                        Some((m, _)) if m == to => continue,
+                        _ => {}
+                    }
+                    reached[op] = Some((to, branch));
+                    stack.extend_from_slice(&inputs[op]);
+                }
+            }
         }
         Ok(())
     }

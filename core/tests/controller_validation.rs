@@ -1486,20 +1486,21 @@ fn refuse_job(job: Job, expected: JobError) {
 fn valid_jobs_are_accepted() {
     assert_eq!(job().validate(), Ok(()));
     assert_eq!(job_with(1, false).validate(), Ok(()));
-    // A diamond with two sources and a fan-in.
-    let diamond = job_of(
+    // Two sources with a fan-in, then a fan-out to two sinks.
+    let fan = job_of(
         vec![
             source("a"),
             source("b"),
             transform("t"),
             transform("u"),
             sink("s"),
+            sink("v"),
         ],
-        vec![edge(0, 2), edge(1, 2), edge(2, 3), edge(2, 4), edge(3, 4)],
+        vec![edge(0, 2), edge(1, 2), edge(2, 3), edge(2, 4), edge(3, 5)],
         5,
     );
-    assert_eq!(diamond.validate(), Ok(()));
-    assert!(Controller::new(diamond, config(), Time(0)).is_ok());
+    assert_eq!(fan.validate(), Ok(()));
+    assert!(Controller::new(fan, config(), Time(0)).is_ok());
 }
 
 #[test]

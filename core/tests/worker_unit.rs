@@ -7,7 +7,8 @@ use quiesce_core::worker::{
     Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput, WorkerRejected,
 };
 use quiesce_core::{
-    Command, ConfigError, Epoch, Generation, StopJobMode, Time, WorkerEvent, WorkerId,
+    Command, ConfigError, Epoch, Generation, JobError, OperatorId, StopJobMode, Time, WorkerEvent,
+    WorkerId,
 };
 use std::collections::BTreeMap;
 use worker_common::*;
@@ -868,7 +869,10 @@ fn worker_refuses_jobs_it_cannot_model() {
             None,
             Time(0)
         ),
-        Err(WorkerError::MultiplePaths { .. })
+        Err(WorkerError::Job(JobError::MultiplePaths {
+            from: OperatorId(0),
+            to: OperatorId(3)
+        }))
     ));
     let j = copy_job();
     assert!(matches!(

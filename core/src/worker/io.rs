@@ -325,17 +325,6 @@ pub enum WorkerError {
         worker: WorkerId,
         workers: u32,
     },
-    /// Two paths lead from `from` to `to`: a record would reach `to` twice, which the data
-    /// model (each record at most once per operator) cannot tell from a duplicate.
-    MultiplePaths {
-        from: OperatorId,
-        to: OperatorId,
-    },
-    /// The path check is quadratic in the operator count; jobs are bounded to keep it cheap.
-    TooManyOperators {
-        operators: usize,
-        max: usize,
-    },
     /// The restore state does not fit the tasks this worker hosts.
     BadRestore {
         task: TaskId,
@@ -353,12 +342,6 @@ impl fmt::Display for WorkerError {
                     f,
                     "worker {worker} is not one of the job's {workers} workers"
                 )
-            }
-            WorkerError::MultiplePaths { from, to } => {
-                write!(f, "more than one path leads from {from} to {to}")
-            }
-            WorkerError::TooManyOperators { operators, max } => {
-                write!(f, "{operators} operators is more than the supported {max}")
             }
             WorkerError::BadRestore { task, reason } => {
                 write!(f, "restore state of task {task}: {reason}")

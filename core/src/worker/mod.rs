@@ -71,7 +71,8 @@
 //! worker emits [`WorkerOutput::SendData`] and takes [`WorkerInput::Data`], numbered per
 //! channel and stamped with the generation, and refuses other generations, gaps, repeats,
 //! reordering, misrouted records and offsets a task has already received. The job may have
-//! only one path between any two operators (see [`WorkerError::MultiplePaths`]).
+//! only one path between any two operators ([`Job::validate`] refuses others with
+//! [`JobError::MultiplePaths`](crate::JobError::MultiplePaths)).
 //!
 //! # Checkpoints
 //!
@@ -158,7 +159,6 @@
 //! a known bug on, to prove that the checks of the simulator and the tests catch it.
 
 mod config;
-mod graph;
 mod invariants;
 mod io;
 pub mod mutants;
@@ -230,7 +230,6 @@ impl Worker {
                 workers: job.workers,
             });
         }
-        graph::check_single_paths(job)?;
         let task_index = TaskIndex::new(job);
         let downstream = (0..job.operators.len())
             .map(|op| {
