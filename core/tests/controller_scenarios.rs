@@ -1022,3 +1022,28 @@ fn only_a_running_source_can_end_its_input_and_only_once() {
         Err(Rejected::DuplicateInputEnded { task: task(SRC, 0) })
     );
 }
+
+#[test]
+fn a_job_stopped_gracefully_has_no_restore_point() {
+    // The sinks committed the drained tail past the last checkpoint: resuming from it would
+    // repeat that data.
+    let mut h = Harness::running();
+    h.at(1_000);
+    h.complete_checkpoint(E1);
+    assert!(h.c.restore_point().is_some());
+    h.stop(StopMode::Graceful).unwrap();
+    h.finish_all();
+    assert_eq!(h.state(), State::Stopped);
+    assert_eq!(h.c.restore_point(), None);
+
+    // An immediate stop commits nothing past the last checkpoint.
+    let mut h = Harness::running();
+    h.at(1_000);
+    h.complete_checkpoint(E1);
+    h.stop(StopMode::Immediate).unwrap();
+    h.finish_all();
+    assert_eq!(
+        h.c.restore_point().map(|r| (r.epoch, r.committed)),
+        Some((E1, true))
+    );
+}

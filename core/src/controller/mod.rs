@@ -241,6 +241,8 @@ pub struct Controller {
     pause_anchor: Time,
 
     stop: Option<StopMode>,
+    /// A graceful stop was sent: sinks may commit data past the last checkpoint.
+    drained: bool,
     final_epoch: Option<Epoch>,
 
     restart: RestartPolicy,
@@ -320,6 +322,7 @@ impl Controller {
             interval_anchor: now,
             pause_anchor: now,
             stop: None,
+            drained: false,
             final_epoch: None,
             restart: RestartPolicy::new(config.restart_strategy, config.jitter_seed),
             counters: Counters::default(),
@@ -408,8 +411,15 @@ impl Controller {
         &self.config
     }
 
-    /// Where a later controller would resume this job from.
+    /// Where a later controller would resume this job from, if it can be resumed exactly once.
+    ///
+    /// `None` before the first checkpoint completes, and after a graceful stop was sent: the
+    /// sinks then committed drained data past the last checkpoint, so resuming from it would
+    /// repeat that data. (Stop with [`StopMode::Checkpoint`] to stop resumably.)
     pub fn restore_point(&self) -> Option<RestorePoint> {
+        if self.drained {
+            return None;
+        }
         self.last_completed.map(|epoch| RestorePoint {
             generation: self.generation,
             epoch,
@@ -1346,6 +1356,7 @@ impl Controller {
                 .arm(Timer::Stop, self.now.plus_ms(self.config.stop_timeout_ms));
         }
         self.transition(Phase::StopJob(mode), reason);
+        self.drained |= mode == StopJobMode::Graceful;
         self.broadcast(&Command::Stop { mode });
         if self.ended_tasks as usize == self.tasks.len() {
             self.terminate(Phase::Stopped, Reason::AllTasksFinished);
