@@ -12,7 +12,7 @@ mod support;
 use proptest::prelude::*;
 use quiesce_core::controller::invariants;
 use quiesce_core::controller::Controller;
-use quiesce_core::trace::{replay, Step, Trace};
+use quiesce_core::trace::{replay, ControllerSetup, ControllerTrace, Step, Trace};
 use quiesce_core::{
     CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output,
     RestartStrategy, State, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,
@@ -125,7 +125,7 @@ struct Driver {
     /// Effects asked for and not yet answered by the liveness phase.
     asked: Vec<Output>,
     /// Every call made, and every output seen, for the replay check.
-    steps: Vec<Step>,
+    steps: Vec<Step<Input>>,
     outputs: Vec<Output>,
 }
 
@@ -486,12 +486,13 @@ proptest! {
         d.stop_and_confirm(stop_mode(final_stop))?;
 
         // The run, stored as JSON and replayed, yields the very same outputs.
-        let trace = Trace { job, config, restore: None, start: Time(0), steps: std::mem::take(&mut d.steps) };
+        let setup = ControllerSetup { job, config, start: Time(0), restore: None };
+        let trace = Trace { setup, steps: std::mem::take(&mut d.steps) };
         let stored = serde_json::to_string(&trace).expect("a trace serialises");
-        let loaded: Trace = serde_json::from_str(&stored).expect("a trace deserialises");
+        let loaded: ControllerTrace = serde_json::from_str(&stored).expect("a trace deserialises");
         prop_assert_eq!(&loaded, &trace);
-        let replayed = replay(&loaded).expect("a valid setup");
+        let replayed = replay::<Controller>(&loaded).expect("a valid setup");
         prop_assert!(replayed.outputs().eq(d.outputs.iter()), "the replay diverged");
-        prop_assert_eq!(replayed.status, d.c.status());
+        prop_assert_eq!(replayed.machine.status(), d.c.status());
     }
 }

@@ -5,8 +5,8 @@
 mod worker_common;
 
 use proptest::prelude::*;
-use quiesce_core::worker::trace::{replay, WorkerRecorder, WorkerTrace};
-use quiesce_core::worker::{Channel, Item, Partition, Record, WorkerConfig, WorkerInput};
+use quiesce_core::worker::trace::{replay, WorkerRecorder, WorkerSetup, WorkerTrace};
+use quiesce_core::worker::{Channel, Item, Partition, Record, Worker, WorkerConfig, WorkerInput};
 use quiesce_core::{
     Command, Epoch, Generation, OperatorId, StopJobMode, TaskId, Time, ToWorker, WorkerId,
 };
@@ -99,16 +99,17 @@ proptest! {
         ];
         let job = jobs[which].clone();
         let config = WorkerConfig::default();
-        let mut w = WorkerRecorder::new(job, WorkerId(1), G, config, None, Time(100)).expect("valid");
+        let setup = WorkerSetup { job, worker: WorkerId(1), generation: G, config, restore: None, start: Time(100) };
+        let mut w = WorkerRecorder::new(setup).expect("valid");
         let mut now = Time(100);
         for (input, dt, backwards) in steps {
             now = if backwards { Time(now.0.saturating_sub(5)) } else { now.plus_ms(dt) };
-            let before = w.worker().clone();
+            let before = w.machine().clone();
             if w.handle(now, input).is_err() {
-                prop_assert!(w.worker() == &before, "a refused input changed the worker");
+                prop_assert!(w.machine() == &before, "a refused input changed the worker");
                 prop_assert!(w.outcomes().last().is_some_and(|o| o.outputs.is_empty()));
             }
-            prop_assert!(w.worker().check_invariants().is_ok(), "{:?}", w.worker().check_invariants());
+            prop_assert!(w.machine().check_invariants().is_ok(), "{:?}", w.machine().check_invariants());
             if dt == 2 {
                 w.handle_timeout(now);
             }
@@ -116,8 +117,8 @@ proptest! {
         // The run's trace, through JSON and back, replays to the very same outcomes.
         let json = serde_json::to_string(w.trace()).expect("serialisable");
         let trace: WorkerTrace = serde_json::from_str(&json).expect("parses");
-        let replayed = replay(&trace).expect("replays");
+        let replayed = replay::<Worker>(&trace).expect("replays");
         prop_assert_eq!(&replayed.outcomes[..], w.outcomes());
-        prop_assert_eq!(replayed.status, w.worker().status());
+        prop_assert_eq!(replayed.machine.status(), w.machine().status());
     }
 }
