@@ -164,13 +164,7 @@ fn stop_checkpoint_while_a_periodic_checkpoint_is_in_flight_waits_for_it_then_ta
         ]
     );
     // Sources and transforms finish right after their part; sinks only after the commit.
-    for (w, t) in h.tasks() {
-        h.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch: E2 })
-            .unwrap();
-        if t.operator != SINK {
-            h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
-        }
-    }
+    h.ack_and_finish_all_but_sinks(E2);
     assert_eq!(
         effects(&h.take()),
         vec![Output::PersistMetadata {
@@ -228,13 +222,7 @@ fn stop_checkpoint_completes_with_exact_outputs_when_sinks_commit_before_finishi
             ),
         ]
     );
-    for (w, t) in h.tasks() {
-        h.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch: E1 })
-            .unwrap();
-        if t.operator != SINK {
-            h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
-        }
-    }
+    h.ack_and_finish_all_but_sinks(E1);
     h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
     h.take();
     h.worker(
@@ -983,13 +971,7 @@ fn the_end_of_input_finishes_the_job_through_a_final_checkpoint() {
             ),
         ]
     );
-    for (w, t) in h.tasks() {
-        h.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch: E1 })
-            .unwrap();
-        if t.operator != SINK {
-            h.worker(w, WorkerEvent::TaskFinished { task: t }).unwrap();
-        }
-    }
+    h.ack_and_finish_all_but_sinks(E1);
     h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
     h.commit_all(E1);
     for (w, t) in h.sinks() {

@@ -156,17 +156,6 @@ fn end_inputs(h: &mut Harness) {
     }
 }
 
-/// Every task acks `epoch`; all but the sinks finish after their ack.
-fn ack_and_finish_all_but_sinks(h: &mut Harness, epoch: Epoch) {
-    for (w, t) in h.tasks() {
-        h.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch })
-            .unwrap();
-        if t.operator != SINK {
-            h.finish(t).unwrap();
-        }
-    }
-}
-
 /// Running, then a task failure at time 0: Recovering, killing generation 1.
 fn recovering() -> Harness {
     let mut h = Harness::running();
@@ -1596,7 +1585,7 @@ fn transition_recovering_to_stopped_on_ttl_during_backoff() {
 #[test]
 fn transition_finishing_to_finished_on_final_checkpoint_committed() {
     let mut h = finishing();
-    ack_and_finish_all_but_sinks(&mut h, E1);
+    h.ack_and_finish_all_but_sinks(E1);
     assert_eq!(
         effects(&h.take()),
         vec![Output::PersistMetadata {
@@ -1712,7 +1701,7 @@ fn transition_finishing_to_recovering_on_a_task_finishing_before_its_part() {
 #[test]
 fn transition_finishing_to_recovering_restores_the_end_checkpoint_and_resends_its_commits() {
     let mut h = finishing();
-    ack_and_finish_all_but_sinks(&mut h, E1);
+    h.ack_and_finish_all_but_sinks(E1);
     h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
     h.take();
     task_failed(&mut h, task(SINK, 0));
@@ -1753,7 +1742,7 @@ fn transition_finishing_to_checkpoint_stopping_on_stop_checkpoint() {
         commands(&out).is_empty(),
         "the final checkpoint in flight serves the stop"
     );
-    ack_and_finish_all_but_sinks(&mut h, E1);
+    h.ack_and_finish_all_but_sinks(E1);
     h.input(Input::MetadataPersisted { epoch: E1 }).unwrap();
     h.commit_all(E1);
     for (w, t) in h.sinks() {

@@ -197,6 +197,19 @@ impl Harness {
         }
     }
 
+    /// Every task acks its part of the final checkpoint `epoch`; all but the sinks finish
+    /// right after it (sinks finish only once they committed).
+    pub fn ack_and_finish_all_but_sinks(&mut self, epoch: Epoch) {
+        for (w, t) in self.tasks() {
+            self.worker(w, WorkerEvent::CheckpointAcked { task: t, epoch })
+                .expect("ack");
+            if t.operator != SINK {
+                self.worker(w, WorkerEvent::TaskFinished { task: t })
+                    .expect("finish");
+            }
+        }
+    }
+
     pub fn sinks(&self) -> Vec<(u32, TaskId)> {
         let job = self.c.job();
         self.tasks()
