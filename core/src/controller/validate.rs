@@ -1,0 +1,243 @@
+//! Validation of inputs: pure, so a refused input changes nothing.
+
+use super::*;
+
+impl Controller {
+    /// Checks `input` against the current state without changing anything.
+    pub(super) fn validate(&self, input: &Input) -> Result<(), Rejected> {
+        let state = self.phase.state();
+        match input {
+            Input::Stop(mode) => match self.stop {
+                Some(current) if *mode <= current => Err(Rejected::StopNotStronger {
+                    current,
+                    requested: *mode,
+                }),
+                _ => Ok(()),
+            },
+            Input::Worker(msg) => self.validate_worker(msg),
+            Input::SchedulerFailed { generation, .. } => {
+                self.check_generation(*generation)?;
+                expect(
+                    matches!(self.phase, Phase::Scheduling { .. }),
+                    InputKind::SchedulerFailed,
+                    state,
+                )
+            }
+            Input::WorkerExited { worker, generation } => {
+                self.check_generation(*generation)?;
+                self.check_worker(*worker)?;
+                Ok(())
+            }
+            Input::WorkersStopped { generation } => {
+                self.check_generation(*generation)?;
+                let killing = matches!(
+                    self.phase,
+                    Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing(_))
+                );
+                expect(killing, InputKind::WorkersStopped, state)
+            }
+            Input::MetadataPersisted { epoch } | Input::MetadataPersistFailed { epoch, .. } => {
+                match &self.checkpoint {
+                    Some(c) if c.epoch == *epoch && c.stage == Stage::Persisting => Ok(()),
+                    Some(c) if c.stage == Stage::Persisting => Err(Rejected::WrongEpoch {
+                        got: *epoch,
+                        expected: Some(c.epoch),
+                    }),
+                    _ => Err(Rejected::WrongEpoch {
+                        got: *epoch,
+                        expected: None,
+                    }),
+                }
+            }
+            Input::CleanupDone { before } => match self.cleanup {
+                Some(expected) if expected == *before => Ok(()),
+                expected => Err(Rejected::WrongCleanup {
+                    got: *before,
+                    expected,
+                }),
+            },
+        }
+    }
+
+    pub(super) fn check_generation(&self, got: Generation) -> Result<(), Rejected> {
+        let previous = got.0 + 1 == self.generation.0;
+        if got == self.generation || (previous && self.bug(Mutant::AcceptOldGenerationAck)) {
+            Ok(())
+        } else {
+            Err(Rejected::WrongGeneration {
+                got,
+                current: self.generation,
+            })
+        }
+    }
+
+    pub(super) fn check_worker(&self, worker: WorkerId) -> Result<usize, Rejected> {
+        let w = worker.0 as usize;
+        if w < self.last_seen.len() {
+            Ok(w)
+        } else {
+            Err(Rejected::UnknownWorker { worker })
+        }
+    }
+
+    /// The dense index of `task`, checking that `worker` hosts it.
+    pub(super) fn check_task(&self, worker: WorkerId, task: TaskId) -> Result<usize, Rejected> {
+        let i = self
+            .index()
+            .index(task)
+            .ok_or(Rejected::UnknownTask { task })?;
+        if i % self.last_seen.len() != worker.0 as usize {
+            return Err(Rejected::TaskNotOnWorker { task, worker });
+        }
+        Ok(i)
+    }
+
+    pub(super) fn check_running_task(
+        &self,
+        worker: WorkerId,
+        task: TaskId,
+    ) -> Result<usize, Rejected> {
+        let i = self.check_task(worker, task)?;
+        if !self.tasks[i].alive() {
+            return Err(Rejected::TaskNotRunning { task });
+        }
+        Ok(i)
+    }
+
+    pub(super) fn validate_worker(&self, msg: &FromWorker) -> Result<(), Rejected> {
+        self.check_generation(msg.generation)?;
+        let w = self.check_worker(msg.worker)?;
+        let state = self.phase.state();
+        // Once the generation is being killed, or the job is past it, workers have nothing
+        // left to say.
+        let listening = !matches!(self.phase, Phase::StopWorkers { .. } | Phase::Recovering(_));
+        let kind = input_kind(&msg.event);
+        expect(listening, kind, state)?;
+        match &msg.event {
+            WorkerEvent::Ready => match &self.phase {
+                Phase::Scheduling { ready, .. } if ready[w] => {
+                    Err(Rejected::DuplicateReady { worker: msg.worker })
+                }
+                Phase::Scheduling { .. } => Ok(()),
+                _ => Err(Rejected::Unexpected { input: kind, state }),
+            },
+            WorkerEvent::Heartbeat => Ok(()),
+            WorkerEvent::CheckpointAcked { task, epoch } => {
+                let i = self.check_running_task(msg.worker, *task)?;
+                self.validate_ack(*task, i, *epoch)
+            }
+            WorkerEvent::CheckpointFailed { task, epoch, .. } => {
+                let i = self.check_running_task(msg.worker, *task)?;
+                self.validate_ack(*task, i, *epoch)
+            }
+            WorkerEvent::Committed { task, epoch } => {
+                let i = self.check_task(msg.worker, *task)?;
+                self.validate_commit(*task, i, *epoch)
+            }
+            WorkerEvent::InputEnded { task } => {
+                let i = self.check_running_task(msg.worker, *task)?;
+                if !self.source[i] {
+                    return Err(Rejected::NotASource { task: *task });
+                }
+                if self.tasks[i] == TaskRun::InputEnded {
+                    return Err(Rejected::DuplicateInputEnded { task: *task });
+                }
+                Ok(())
+            }
+            WorkerEvent::TaskFinished { task } | WorkerEvent::TaskFailed { task, .. } => {
+                self.check_running_task(msg.worker, *task)?;
+                // A starting task can fail, but it cannot finish.
+                let scheduling = matches!(self.phase, Phase::Scheduling { .. });
+                expect(
+                    !(scheduling && kind == InputKind::TaskFinished),
+                    kind,
+                    state,
+                )
+            }
+        }
+    }
+
+    /// An ack or a failure report for `epoch` from task `i`.
+    pub(super) fn validate_ack(
+        &self,
+        task: TaskId,
+        i: usize,
+        epoch: Epoch,
+    ) -> Result<(), Rejected> {
+        match &self.checkpoint {
+            Some(c) if c.epoch != epoch => Err(Rejected::WrongEpoch {
+                got: epoch,
+                expected: Some(c.epoch),
+            }),
+            Some(Checkpoint {
+                stage: Stage::Barriers { .. },
+                ..
+            }) if self.marks[i] => Err(Rejected::DuplicateAck { task, epoch }),
+            Some(Checkpoint {
+                stage: Stage::Barriers { .. },
+                ..
+            }) => Ok(()),
+            // Every task acked already: this one is a repeat.
+            Some(_) => Err(Rejected::DuplicateAck { task, epoch }),
+            None => Err(Rejected::WrongEpoch {
+                got: epoch,
+                expected: None,
+            }),
+        }
+    }
+
+    pub(super) fn validate_commit(
+        &self,
+        task: TaskId,
+        i: usize,
+        epoch: Epoch,
+    ) -> Result<(), Rejected> {
+        match &self.checkpoint {
+            Some(c) if c.epoch != epoch => Err(Rejected::WrongEpoch {
+                got: epoch,
+                expected: Some(c.epoch),
+            }),
+            Some(Checkpoint {
+                stage: Stage::Committing { .. },
+                ..
+            }) if !self.two_phase[i] => Err(Rejected::NotParticipating { task, epoch }),
+            Some(Checkpoint {
+                stage: Stage::Committing { .. },
+                ..
+            }) if self.marks[i] => Err(Rejected::DuplicateCommit { task, epoch }),
+            Some(Checkpoint {
+                stage: Stage::Committing { .. },
+                ..
+            }) => Ok(()),
+            Some(_) => Err(Rejected::Unexpected {
+                input: InputKind::Committed,
+                state: self.phase.state(),
+            }),
+            None => Err(Rejected::WrongEpoch {
+                got: epoch,
+                expected: None,
+            }),
+        }
+    }
+}
+
+pub(super) fn expect(ok: bool, input: InputKind, state: State) -> Result<(), Rejected> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejected::Unexpected { input, state })
+    }
+}
+
+pub(super) fn input_kind(event: &WorkerEvent) -> InputKind {
+    match event {
+        WorkerEvent::Ready => InputKind::Ready,
+        WorkerEvent::Heartbeat => InputKind::Heartbeat,
+        WorkerEvent::CheckpointAcked { .. } => InputKind::CheckpointAcked,
+        WorkerEvent::CheckpointFailed { .. } => InputKind::CheckpointFailed,
+        WorkerEvent::Committed { .. } => InputKind::Committed,
+        WorkerEvent::InputEnded { .. } => InputKind::InputEnded,
+        WorkerEvent::TaskFinished { .. } => InputKind::TaskFinished,
+        WorkerEvent::TaskFailed { .. } => InputKind::TaskFailed,
+    }
+}
