@@ -93,6 +93,7 @@
 
 pub mod config;
 pub mod controller;
+pub mod property;
 pub mod protocol;
 pub mod trace;
 pub mod types;
@@ -100,6 +101,7 @@ pub mod worker;
 
 pub use config::{Config, ConfigError, RestartStrategy};
 pub use controller::io::*;
+pub use property::{Property, Violation};
 pub use protocol::{Command, FromWorker, StopJobMode, StopMode, ToWorker, WorkerEvent};
 pub use types::{
     Edge, Epoch, Generation, Job, JobError, Operator, OperatorId, OperatorKind, TaskId, TaskIndex,

@@ -6,7 +6,7 @@ mod worker_common;
 
 use quiesce_core::worker::mutants::WorkerMutant;
 use quiesce_core::worker::{Channel, Partition, Record, TaskSnapshot, WorkerInput};
-use quiesce_core::{Command, Epoch, Generation, Time, ToWorker};
+use quiesce_core::{Command, Epoch, Generation, Property, Time, ToWorker};
 use std::collections::BTreeMap;
 use worker_common::*;
 
@@ -18,7 +18,10 @@ fn offsets(records: &[Record]) -> Vec<u64> {
 
 #[test]
 fn worker_mutant_abort_drops_records_loses_data() {
-    assert_eq!(WorkerMutant::AbortDropsRecords.property(), "exactly_once");
+    assert_eq!(
+        WorkerMutant::AbortDropsRecords.property(),
+        Property::ExactlyOnce
+    );
     let j = job(
         vec![source("read", 1), sink("write", 1, true)],
         &[(0, 1)],
@@ -50,7 +53,7 @@ fn worker_mutant_abort_drops_records_loses_data() {
 fn worker_mutant_commit_keeps_pre_commits_commits_twice() {
     assert_eq!(
         WorkerMutant::CommitKeepsPreCommits.property(),
-        "exactly_once"
+        Property::ExactlyOnce
     );
     let j = job(
         vec![source("read", 1), sink("write", 1, true)],
@@ -66,8 +69,9 @@ fn worker_mutant_commit_keeps_pre_commits_commits_twice() {
     });
     c.settle();
     c.broadcast(Command::Commit { epoch: Epoch(1) });
-    assert!(
-        c.workers[0].check_invariants().is_err(),
+    assert_eq!(
+        c.workers[0].check_invariants().map_err(|v| v.property),
+        Err(Property::ExactlyOnce),
         "the sink ledger catches it"
     );
     c.read(task(0, 0), 1);
@@ -85,7 +89,7 @@ fn worker_mutant_commit_keeps_pre_commits_commits_twice() {
 
 #[test]
 fn worker_mutant_no_alignment_replays_records_after_a_restore() {
-    assert_eq!(WorkerMutant::NoAlignment.property(), "exactly_once");
+    assert_eq!(WorkerMutant::NoAlignment.property(), Property::ExactlyOnce);
     // Two sources feed a join on its own worker, so one input can run ahead.
     let j = job(
         vec![
@@ -158,7 +162,7 @@ fn worker_mutant_no_alignment_replays_records_after_a_restore() {
 fn worker_mutant_accept_other_generation_lets_a_zombie_act() {
     assert_eq!(
         WorkerMutant::AcceptOtherGeneration.property(),
-        "stale_generation_inert"
+        Property::StaleGenerationInert
     );
     let j = job(
         vec![source("read", 1), sink("write", 1, true)],

@@ -20,8 +20,8 @@ use quiesce_core::controller::invariants::{self, Violation};
 use quiesce_core::controller::mutants::Mutant;
 use quiesce_core::controller::{Controller, SetupError};
 use quiesce_core::{
-    Epoch, Event, FromWorker, Generation, Input, OperatorKind, Output, RestartStrategy, State,
-    StopMode, TaskId, Time, WorkerEvent, WorkerId,
+    Epoch, Event, FromWorker, Generation, Input, OperatorKind, Output, Property, RestartStrategy,
+    State, StopMode, TaskId, Time, WorkerEvent, WorkerId,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -30,39 +30,39 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// The properties the core's invariant checks report (see `specs/PROPERTIES.md`).
-pub const CORE_PROPERTIES: [&str; 15] = [
-    "single_checkpoint_in_flight",
-    "epochs_increase",
-    "commit_after_persist",
-    "no_periodic_after_stop",
-    "escalation_monotone",
-    "terminal_absorbs",
-    "stale_generation_inert",
-    "single_generation_running",
-    "checkpoint_stop_commits_final",
-    "end_of_input_commits_final",
-    "escalation_immediate",
-    "dead_task_escalates",
-    "stop_terminates",
-    "checkpoint_resolves",
-    "task_accounting",
+pub const CORE_PROPERTIES: [Property; 15] = [
+    Property::SingleCheckpointInFlight,
+    Property::EpochsIncrease,
+    Property::CommitAfterPersist,
+    Property::NoPeriodicAfterStop,
+    Property::EscalationMonotone,
+    Property::TerminalAbsorbs,
+    Property::StaleGenerationInert,
+    Property::SingleGenerationRunning,
+    Property::CheckpointStopCommitsFinal,
+    Property::EndOfInputCommitsFinal,
+    Property::EscalationImmediate,
+    Property::DeadTaskEscalates,
+    Property::StopTerminates,
+    Property::CheckpointResolves,
+    Property::TaskAccounting,
 ];
 
 /// The properties the explorer checks on top of the core's, from what it sees across steps.
-pub const EXPLORER_PROPERTIES: [&str; 6] = [
+pub const EXPLORER_PROPERTIES: [Property; 6] = [
     // A refused input changes nothing and emits nothing.
-    "refused_inert",
+    Property::RefusedInert,
     // After a timeout every deadline lies ahead (else time could stand still); after an input
     // none lies behind.
-    "deadlines_ahead",
+    Property::DeadlinesAhead,
     // A non-terminal state is at most `stop_bound_ms()` after the first stop took effect.
-    "stop_terminates_within_bound",
+    Property::StopTerminatesWithinBound,
     // A checkpoint started at `s` is no longer in flight at `s + checkpoint_timeout_ms`.
-    "checkpoint_resolves_within_timeout",
+    Property::CheckpointResolvesWithinTimeout,
     // From a failure, Running again or a terminal state within the restart policy's bound.
-    "recovery_resolves",
+    Property::RecoveryResolves,
     // No input and no timeout makes the controller panic.
-    "no_panic",
+    Property::NoPanic,
 ];
 
 /// What the environment does in one step.
@@ -148,7 +148,7 @@ pub enum Until {
     /// Explore every reachable state (violating states are not expanded).
     Exhausted,
     /// Stop at the first violation of this property.
-    Violated(&'static str),
+    Violated(Property),
 }
 
 /// How to explore.
@@ -194,7 +194,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// The counterexample for `property`, if it was violated.
-    pub fn violation_of(&self, property: &str) -> Option<&Counterexample> {
+    pub fn violation_of(&self, property: Property) -> Option<&Counterexample> {
         self.violations
             .iter()
             .find(|v| v.violation.property == property)
@@ -608,7 +608,7 @@ impl Explorer {
                     let emitted = c.poll_output();
                     if c != w.c || emitted.is_some() {
                         return Err(Violation {
-                            property: "refused_inert",
+                            property: Property::RefusedInert,
                             detail: format!(
                                 "refused {input:?} ({rejected}) but changed the controller \
                                  or emitted {emitted:?}"
@@ -623,7 +623,7 @@ impl Explorer {
                 invariants::check_input(&before, input, &result, &c)?;
                 if let Some(at) = c.poll_timeout().filter(|&at| at < now) {
                     return Err(Violation {
-                        property: "deadlines_ahead",
+                        property: Property::DeadlinesAhead,
                         detail: format!("after {input:?} at {now} a deadline is at {at}"),
                     });
                 }
@@ -636,7 +636,7 @@ impl Explorer {
                 invariants::check(Some(&before), &c)?;
                 if c.status().now != at {
                     return Err(Violation {
-                        property: "deadlines_ahead",
+                        property: Property::DeadlinesAhead,
                         detail: format!("time did not move to {at} short of every deadline"),
                     });
                 }
@@ -651,7 +651,7 @@ impl Explorer {
                 invariants::check(Some(&before), &c)?;
                 if let Some(next) = c.poll_timeout().filter(|&next| next <= at) {
                     return Err(Violation {
-                        property: "deadlines_ahead",
+                        property: Property::DeadlinesAhead,
                         detail: format!("after the timers due at {at} fired, one is due at {next}"),
                     });
                 }
@@ -707,7 +707,7 @@ impl Explorer {
             let bound = at.plus_ms(self.limits.stop_bound_ms);
             if !terminal && now > bound {
                 return Err(Violation {
-                    property: "stop_terminates_within_bound",
+                    property: Property::StopTerminatesWithinBound,
                     detail: format!(
                         "stop at {at}, still {} at {now}, past the bound {bound}",
                         s.state
@@ -719,7 +719,7 @@ impl Explorer {
             let bound = since.plus_ms(self.limits.checkpoint_timeout_ms);
             if now >= bound {
                 return Err(Violation {
-                    property: "checkpoint_resolves_within_timeout",
+                    property: Property::CheckpointResolvesWithinTimeout,
                     detail: format!("{epoch} started at {since} still in flight at {now}"),
                 });
             }
@@ -727,7 +727,7 @@ impl Explorer {
         if let Some((since, deadline)) = g.recovery {
             if !terminal && now > deadline {
                 return Err(Violation {
-                    property: "recovery_resolves",
+                    property: Property::RecoveryResolves,
                     detail: format!(
                         "failed at {since}, still {} at {now}, past {deadline}",
                         s.state
@@ -799,7 +799,7 @@ impl Explorer {
         // Per state: its parent and the index of the action that reached it.
         let mut nodes: Vec<(u32, u16)> = vec![(u32::MAX, 0)];
         let mut level: Vec<(Box<World>, u32)> = vec![(Box::new(init), 0)];
-        let mut seen: HashSet<&'static str> = HashSet::new();
+        let mut seen: HashSet<Property> = HashSet::new();
         let mut next_report = options.progress_every;
         let threads = options.threads.max(1);
         while !level.is_empty() {
@@ -963,23 +963,17 @@ fn is_fault(input: &Input) -> bool {
     )
 }
 
-/// A panic as a violation. The core's debug assertions panic with the name of the broken
-/// property: that name is kept.
+/// A panic as a violation of [`Property::NoPanic`], with its message as the detail. In builds
+/// with debug assertions the core checks its own invariants after every step and panics when
+/// one breaks; the message names the property, but it is not read back here: `specs/check`
+/// explores an optimised build, where the explorer's own checks name every property.
 fn panic_violation(payload: &(dyn std::any::Any + Send)) -> Violation {
     let message = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into());
-    let property = CORE_PROPERTIES
-        .iter()
-        .find(|p| message.contains(&format!("invariant broken: {p}:")))
-        .copied()
-        .unwrap_or("no_panic");
-    Violation {
-        property,
-        detail: message,
-    }
+    Violation::new(Property::NoPanic, message)
 }
 
 #[cfg(test)]
@@ -1047,12 +1041,14 @@ mod tests {
     #[test]
     fn the_timed_properties_catch_a_bound_that_is_too_tight() {
         type Tighten = fn(&mut Limits);
-        let cases: [(&str, Tighten); 3] = [
-            ("stop_terminates_within_bound", |l| l.stop_bound_ms = 10),
-            ("checkpoint_resolves_within_timeout", |l| {
+        let cases: [(Property, Tighten); 3] = [
+            (Property::StopTerminatesWithinBound, |l| {
+                l.stop_bound_ms = 10
+            }),
+            (Property::CheckpointResolvesWithinTimeout, |l| {
                 l.checkpoint_timeout_ms = 5
             }),
-            ("recovery_resolves", |l| l.force_bound_ms = 1),
+            (Property::RecoveryResolves, |l| l.force_bound_ms = 1),
         ];
         for (property, tighten) in cases {
             // Heartbeat deadlines fall inside a checkpoint: a state in mid-checkpoint is seen.
@@ -1078,7 +1074,7 @@ mod tests {
             .expect("valid setup")
             .with_limits(|l| l.stop_bound_ms = 10);
         let outcome = explorer.run(
-            &options(Until::Violated("stop_terminates_within_bound")),
+            &options(Until::Violated(Property::StopTerminatesWithinBound)),
             &mut |_| {},
         );
         let cx = &outcome.violations[0];

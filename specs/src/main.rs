@@ -247,7 +247,7 @@ fn run_mutants(selected: &[Setup], options: &Options) -> bool {
     let mut all_caught = true;
     for mutant in Mutant::ALL {
         let property = mutant.property();
-        let mut other: Vec<&'static str> = Vec::new();
+        let mut other: Vec<String> = Vec::new();
         let mut caught: Option<(&Setup, Outcome)> = None;
         for setup in selected {
             let explorer = match Explorer::new(setup.clone()) {
@@ -266,7 +266,12 @@ fn run_mutants(selected: &[Setup], options: &Options) -> bool {
                 caught = Some((setup, outcome));
                 break;
             }
-            other.extend(outcome.violations.iter().map(|v| v.violation.property));
+            other.extend(
+                outcome
+                    .violations
+                    .iter()
+                    .map(|v| v.violation.property.to_string()),
+            );
         }
         match caught {
             Some((setup, outcome)) => {
@@ -275,7 +280,7 @@ fn run_mutants(selected: &[Setup], options: &Options) -> bool {
                 println!(
                     "revert {:<34} caught by  {:<28} (trace: {} steps; {}, {} states, {})",
                     mutant.name(),
-                    property,
+                    property.name(),
                     cx.trace.len(),
                     setup.name,
                     outcome.states,

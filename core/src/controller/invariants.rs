@@ -1,35 +1,18 @@
 //! The safety invariants of the design, as one function.
 //!
 //! [`check`] is asserted after every `handle*` call in debug builds; the model checker and the
-//! simulator call the same function. Property names match `specs/PROPERTIES.md`.
+//! simulator call the same function. Each check names its [`Property`].
 
 use super::{Controller, Phase, RecoveryStage, Stage};
 use crate::controller::io::{Input, Rejected, State, Status};
 use crate::controller::timers::Timer;
+use crate::property::Property;
 use crate::protocol::StopMode;
 use crate::protocol::WorkerEvent;
-use std::fmt;
 
-/// A broken invariant: the property's name and what was seen.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Violation {
-    pub property: &'static str,
-    pub detail: String,
-}
+pub use crate::property::Violation;
 
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.property, self.detail)
-    }
-}
-
-impl std::error::Error for Violation {}
-
-fn ensure(
-    ok: bool,
-    property: &'static str,
-    detail: impl FnOnce() -> String,
-) -> Result<(), Violation> {
+fn ensure(ok: bool, property: Property, detail: impl FnOnce() -> String) -> Result<(), Violation> {
     if ok {
         Ok(())
     } else {
@@ -63,7 +46,7 @@ fn check_state(c: &Controller) -> Result<(), Violation> {
 /// single_checkpoint_in_flight, epochs_increase, commit_after_persist, no_periodic_after_stop.
 fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
     if let Some(last) = c.last_completed {
-        ensure(last < c.next_epoch, "epochs_increase", || {
+        ensure(last < c.next_epoch, Property::EpochsIncrease, || {
             format!(
                 "completed {last} is not below the next epoch {}",
                 c.next_epoch
@@ -78,10 +61,10 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
             state,
             State::Running | State::CheckpointStopping | State::Finishing
         ),
-        "single_checkpoint_in_flight",
+        Property::SingleCheckpointInFlight,
         || format!("checkpoint {} in flight in {state}", cp.epoch),
     )?;
-    ensure(cp.epoch < c.next_epoch, "epochs_increase", || {
+    ensure(cp.epoch < c.next_epoch, Property::EpochsIncrease, || {
         format!(
             "in-flight {} is not below the next epoch {}",
             cp.epoch, c.next_epoch
@@ -91,7 +74,7 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
         Stage::Committing { remaining } => {
             ensure(
                 c.last_completed == Some(cp.epoch) && !c.last_completed_committed,
-                "commit_after_persist",
+                Property::CommitAfterPersist,
                 || {
                     format!(
                         "committing {} but last persisted is {:?}",
@@ -107,7 +90,7 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
                 .count();
             ensure(
                 marked as u32 + remaining == c.two_phase_tasks,
-                "commit_after_persist",
+                Property::CommitAfterPersist,
                 || {
                     format!(
                         "{marked} commits seen + {remaining} to come != {} sinks",
@@ -120,7 +103,7 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
             let marked = c.marks.iter().filter(|m| **m).count();
             ensure(
                 marked + remaining as usize == c.marks.len(),
-                "single_checkpoint_in_flight",
+                Property::SingleCheckpointInFlight,
                 || {
                     format!(
                         "{marked} acks + {remaining} to come != {} tasks",
@@ -128,25 +111,33 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
                     )
                 },
             )?;
-            ensure(c.last_completed < Some(cp.epoch), "epochs_increase", || {
-                format!(
-                    "in-flight {} not above completed {:?}",
-                    cp.epoch, c.last_completed
-                )
-            })?;
+            ensure(
+                c.last_completed < Some(cp.epoch),
+                Property::EpochsIncrease,
+                || {
+                    format!(
+                        "in-flight {} not above completed {:?}",
+                        cp.epoch, c.last_completed
+                    )
+                },
+            )?;
         }
         Stage::Persisting => {
-            ensure(c.last_completed < Some(cp.epoch), "epochs_increase", || {
-                format!(
-                    "in-flight {} not above completed {:?}",
-                    cp.epoch, c.last_completed
-                )
-            })?;
+            ensure(
+                c.last_completed < Some(cp.epoch),
+                Property::EpochsIncrease,
+                || {
+                    format!(
+                        "in-flight {} not above completed {:?}",
+                        cp.epoch, c.last_completed
+                    )
+                },
+            )?;
         }
     }
     ensure(
         cp.then_stop == (c.final_epoch == Some(cp.epoch)),
-        "no_periodic_after_stop",
+        Property::NoPeriodicAfterStop,
         || {
             format!(
                 "checkpoint {} then_stop={} but final is {:?}",
@@ -156,7 +147,7 @@ fn check_checkpoint(c: &Controller, state: State) -> Result<(), Violation> {
     )?;
     ensure(
         c.timers.is_armed(Timer::CheckpointTimeout),
-        "checkpoint_resolves",
+        Property::CheckpointResolves,
         || format!("checkpoint {} in flight without a timeout", cp.epoch),
     )
 }
@@ -170,7 +161,7 @@ fn check_resolution(c: &Controller) -> Result<(), Violation> {
     let unresolved = counters.checkpoints_started.saturating_sub(resolved);
     ensure(
         unresolved == u64::from(open),
-        "single_checkpoint_in_flight",
+        Property::SingleCheckpointInFlight,
         || {
             format!(
                 "{unresolved} checkpoints started and not resolved, {} tracked",
@@ -196,12 +187,12 @@ fn check_bounded(c: &Controller, state: State) -> Result<(), Violation> {
         Phase::Stopped | Phase::Finished | Phase::Failed => None,
     };
     match bound {
-        Some(timer) => ensure(c.timers.is_armed(timer), "stop_terminates", || {
+        Some(timer) => ensure(c.timers.is_armed(timer), Property::StopTerminates, || {
             format!("{state} waits without its {timer:?} timer")
         }),
         None => ensure(
             c.timers.armed().next().is_none() && c.cleanup.is_none(),
-            "terminal_absorbs",
+            Property::TerminalAbsorbs,
             || {
                 format!(
                     "{state} still has timers armed: {:?}",
@@ -219,15 +210,19 @@ fn check_generations(c: &Controller, state: State) -> Result<(), Violation> {
     let previous_gone = c
         .stopped_generation
         .is_some_and(|g| g.0 + 1 >= c.generation.0);
-    ensure(first || previous_gone, "single_generation_running", || {
-        format!(
-            "{} in {state} but last confirmed gone is {:?}",
-            c.generation, c.stopped_generation
-        )
-    })?;
+    ensure(
+        first || previous_gone,
+        Property::SingleGenerationRunning,
+        || {
+            format!(
+                "{} in {state} but last confirmed gone is {:?}",
+                c.generation, c.stopped_generation
+            )
+        },
+    )?;
     ensure(
         c.stopped_generation.is_none_or(|g| g <= c.generation),
-        "single_generation_running",
+        Property::SingleGenerationRunning,
         || {
             format!(
                 "{:?} confirmed gone is above the current {}",
@@ -244,7 +239,7 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
             && c.last_completed == c.final_epoch
             && c.last_completed_committed
             && c.tasks.iter().all(|t| *t == super::TaskRun::Finished);
-        ensure(committed, "checkpoint_stop_commits_final", || {
+        ensure(committed, Property::CheckpointStopCommitsFinal, || {
             format!(
                 "Stopped by a checkpoint stop with final {:?}, completed {:?} (committed {}), {}/{} tasks finished",
                 c.final_epoch,
@@ -260,7 +255,7 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
             && c.last_completed == c.final_epoch
             && c.last_completed_committed
             && c.tasks.iter().all(|t| *t == super::TaskRun::Finished);
-        ensure(committed, "end_of_input_commits_final", || {
+        ensure(committed, Property::EndOfInputCommitsFinal, || {
             format!(
                 "Finished with final {:?}, completed {:?} (committed {})",
                 c.final_epoch, c.last_completed, c.last_completed_committed
@@ -275,16 +270,18 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
         }
         _ => true,
     };
-    ensure(level_matches, "escalation_monotone", || {
+    ensure(level_matches, Property::EscalationMonotone, || {
         format!("stop level {:?} in {state}", c.stop)
     })
 }
 
 fn check_tasks(c: &Controller) -> Result<(), Violation> {
     let ended = c.tasks.iter().filter(|t| !t.alive()).count();
-    ensure(ended == c.ended_tasks as usize, "task_accounting", || {
-        format!("{ended} tasks ended but {} counted", c.ended_tasks)
-    })
+    ensure(
+        ended == c.ended_tasks as usize,
+        Property::TaskAccounting,
+        || format!("{ended} tasks ended but {} counted", c.ended_tasks),
+    )
 }
 
 /// The properties of one step: epochs_increase, escalation_monotone, terminal_absorbs.
@@ -292,7 +289,7 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
     if before.stop.is_some() && after.last_epoch > before.last_epoch {
         let final_started = after.in_flight.is_some_and(|f| f.then_stop)
             || after.final_checkpoint == after.last_epoch;
-        ensure(final_started, "no_periodic_after_stop", || {
+        ensure(final_started, Property::NoPeriodicAfterStop, || {
             format!(
                 "{:?} started after the stop request is not the final checkpoint",
                 after.last_epoch
@@ -301,7 +298,7 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
     }
     ensure(
         after.last_epoch >= before.last_epoch,
-        "epochs_increase",
+        Property::EpochsIncrease,
         || {
             format!(
                 "last epoch went from {:?} to {:?}",
@@ -311,7 +308,7 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
     )?;
     ensure(
         after.last_completed >= before.last_completed,
-        "epochs_increase",
+        Property::EpochsIncrease,
         || {
             format!(
                 "completed went from {:?} to {:?}",
@@ -319,12 +316,14 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
             )
         },
     )?;
-    ensure(after.stop >= before.stop, "escalation_monotone", || {
-        format!("stop level went from {:?} to {:?}", before.stop, after.stop)
-    })?;
+    ensure(
+        after.stop >= before.stop,
+        Property::EscalationMonotone,
+        || format!("stop level went from {:?} to {:?}", before.stop, after.stop),
+    )?;
     ensure(
         after.generation >= before.generation,
-        "single_generation_running",
+        Property::SingleGenerationRunning,
         || {
             format!(
                 "generation went from {} to {}",
@@ -333,7 +332,7 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
         },
     )?;
     if before.state.is_terminal() {
-        ensure(after == before, "terminal_absorbs", || {
+        ensure(after == before, Property::TerminalAbsorbs, || {
             format!("{} changed: {before:?} -> {after:?}", before.state)
         })?;
     }
@@ -365,7 +364,7 @@ pub fn check_input(
     if let Some(generation) = generation {
         ensure(
             generation == before.generation,
-            "stale_generation_inert",
+            Property::StaleGenerationInert,
             || {
                 format!(
                     "accepted {input:?} of {generation} while {} runs",
@@ -377,7 +376,7 @@ pub fn check_input(
     if let Input::Stop(mode) = input {
         ensure(
             now.state.is_terminal() || now.stop >= Some(*mode),
-            "escalation_immediate",
+            Property::EscalationImmediate,
             || {
                 format!(
                     "accepted stop {mode} but the stop level is {:?} in {}",
@@ -398,7 +397,7 @@ pub fn check_input(
         State::CheckpointStopping | State::Stopping(crate::Stopping::StopJob(_))
     );
     if dead && stopping {
-        ensure(now.stop > before.stop, "dead_task_escalates", || {
+        ensure(now.stop > before.stop, Property::DeadTaskEscalates, || {
             format!(
                 "{input:?} in {} left the stop at {:?}",
                 before.state, now.stop

@@ -2,6 +2,7 @@
 //! default) so that the model checker, the simulator and the tests can prove that the property
 //! named for each bug catches it.
 
+use crate::property::Property;
 use serde::{Deserialize, Serialize};
 
 /// A re-introduced bug, with the property that must catch it.
@@ -23,6 +24,7 @@ pub enum Mutant {
 }
 
 impl Mutant {
+    /// Every known bug.
     pub const ALL: [Mutant; 6] = [
         Mutant::NoFinalCheckpointTimeout,
         Mutant::ForceIgnoredInFinalCheckpoint,
@@ -33,14 +35,14 @@ impl Mutant {
     ];
 
     /// The property (see `specs/PROPERTIES.md`) that must catch this bug.
-    pub fn property(self) -> &'static str {
+    pub fn property(self) -> Property {
         match self {
-            Mutant::NoFinalCheckpointTimeout => "stop_terminates",
-            Mutant::ForceIgnoredInFinalCheckpoint => "escalation_immediate",
-            Mutant::SecondCheckpointInFlight => "single_checkpoint_in_flight",
-            Mutant::CommitBeforePersist => "commit_after_persist",
-            Mutant::AcceptOldGenerationAck => "stale_generation_inert",
-            Mutant::WaitOnDeadTask => "dead_task_escalates",
+            Mutant::NoFinalCheckpointTimeout => Property::StopTerminates,
+            Mutant::ForceIgnoredInFinalCheckpoint => Property::EscalationImmediate,
+            Mutant::SecondCheckpointInFlight => Property::SingleCheckpointInFlight,
+            Mutant::CommitBeforePersist => Property::CommitAfterPersist,
+            Mutant::AcceptOldGenerationAck => Property::StaleGenerationInert,
+            Mutant::WaitOnDeadTask => Property::DeadTaskEscalates,
         }
     }
 

@@ -2,11 +2,13 @@
 
 use super::task::{ChannelState, Role, Task};
 use super::{Record, TaskPhase, Worker};
+use crate::property::{Property, Violation};
 use crate::types::Epoch;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Worker {
-    /// Checks every invariant of the worker and its tasks; the error says which one broke.
+    /// Checks every invariant of the worker and its tasks; the error names the [`Property`]
+    /// that broke and what was seen.
     ///
     /// - sources: only a source can have its input ended;
     /// - alignment: a blocked channel's barrier is newer than the task's last aligned one and
@@ -20,68 +22,103 @@ impl Worker {
     ///   than the last commit, and not newer than the last aligned barrier;
     /// - epochs: nothing committed, checkpointed or aborted is newer than the newest epoch
     ///   heard of, no aborted epoch is committed.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), Violation> {
         if self.committed_through > self.last_epoch {
-            return Err(format!(
-                "committed through {:?} beyond the last epoch {:?}",
-                self.committed_through, self.last_epoch
+            return Err(Violation::new(
+                Property::WorkerAccounting,
+                format!(
+                    "committed through {:?} beyond the last epoch {:?}",
+                    self.committed_through, self.last_epoch
+                ),
             ));
         }
         if self.last_checkpoint > self.last_epoch {
-            return Err("a checkpoint newer than the last epoch".into());
+            return Err(Violation::new(
+                Property::WorkerAccounting,
+                "a checkpoint newer than the last epoch",
+            ));
         }
         if let Some(&a) = self.aborted.first() {
             if self.committed_through.is_some_and(|c| a <= c) {
-                return Err(format!(
-                    "aborted epoch {a} is not newer than the last commit"
+                return Err(Violation::new(
+                    Property::ExactlyOnce,
+                    format!("aborted epoch {a} is not newer than the last commit"),
                 ));
             }
         }
         if !self.tasks.windows(2).all(|w| w[0].id < w[1].id) {
-            return Err("tasks out of order".into());
+            return Err(Violation::new(
+                Property::WorkerAccounting,
+                "tasks out of order",
+            ));
         }
         for task in &self.tasks {
-            self.check_task(task)
-                .map_err(|e| format!("task {}: {e}", task.id))?;
+            self.check_task(task).map_err(|v| {
+                Violation::new(v.property, format!("task {}: {}", task.id, v.detail))
+            })?;
         }
         Ok(())
     }
 
-    fn check_task(&self, task: &Task) -> Result<(), String> {
+    fn check_task(&self, task: &Task) -> Result<(), Violation> {
         if task.is_source() != task.inputs.is_empty() {
-            return Err("a source has inputs, or another task has none".into());
+            return Err(Violation::new(
+                Property::WorkerAccounting,
+                "a source has inputs, or another task has none",
+            ));
         }
         if task.input_ended && !task.is_source() {
-            return Err("a task other than a source has its input ended".into());
+            return Err(Violation::new(
+                Property::WorkerAccounting,
+                "a task other than a source has its input ended",
+            ));
         }
         if task.last_aligned > self.last_epoch {
-            return Err("aligned an epoch newer than the last heard of".into());
+            return Err(Violation::new(
+                Property::BarrierAlignment,
+                "aligned an epoch newer than the last heard of",
+            ));
         }
         for &epoch in task.pending.keys() {
             if Some(epoch) > task.last_aligned {
-                return Err(format!("awaits a snapshot of {epoch}, not yet aligned"));
+                return Err(Violation::new(
+                    Property::BarrierAlignment,
+                    format!("awaits a snapshot of {epoch}, not yet aligned"),
+                ));
             }
             if self.aborted.contains(&epoch) {
-                return Err(format!("awaits a snapshot of aborted {epoch}"));
+                return Err(Violation::new(
+                    Property::WorkerAccounting,
+                    format!("awaits a snapshot of aborted {epoch}"),
+                ));
             }
         }
         for ch in &task.inputs {
             if ch.local && ch.next_seq != 0 {
-                return Err(format!(
-                    "local channel from {} numbered like a remote one",
-                    ch.from
+                return Err(Violation::new(
+                    Property::WorkerAccounting,
+                    format!("local channel from {} numbered like a remote one", ch.from),
                 ));
             }
             match ch.state {
                 ChannelState::Ended if !ch.queue.is_empty() => {
-                    return Err(format!("ended channel from {} holds items", ch.from));
+                    return Err(Violation::new(
+                        Property::WorkerAccounting,
+                        format!("ended channel from {} holds items", ch.from),
+                    ));
                 }
                 ChannelState::Blocked { epoch, .. } => {
                     if Some(epoch) <= task.last_aligned {
-                        return Err(format!("blocked on {epoch}, already aligned"));
+                        return Err(Violation::new(
+                            Property::BarrierAlignment,
+                            format!("blocked on {epoch}, already aligned"),
+                        ));
                     }
                     if Some(epoch) > ch.last_barrier {
-                        return Err(format!("blocked on {epoch}, never received"));
+                        return Err(Violation::new(
+                            Property::BarrierAlignment,
+                            format!("blocked on {epoch}, never received"),
+                        ));
                     }
                 }
                 _ => {}
@@ -90,26 +127,41 @@ impl Worker {
         match task.phase {
             TaskPhase::Finished | TaskPhase::Failed => {
                 if !task.pending.is_empty() || task.queued() != 0 || !task.outputs_closed {
-                    return Err("ended, yet still holds work".into());
+                    return Err(Violation::new(
+                        Property::WorkerAccounting,
+                        "ended, yet still holds work",
+                    ));
                 }
             }
             TaskPhase::FinalCheckpoint { epoch, .. } | TaskPhase::Halted { epoch } => {
                 if !task.outputs_closed || !task.all_inputs_ended() {
-                    return Err("past a final barrier, yet a channel is open".into());
+                    return Err(Violation::new(
+                        Property::BarrierAlignment,
+                        "past a final barrier, yet a channel is open",
+                    ));
                 }
                 if task.last_aligned != Some(epoch) {
-                    return Err("final barrier is not the last aligned".into());
+                    return Err(Violation::new(
+                        Property::BarrierAlignment,
+                        "final barrier is not the last aligned",
+                    ));
                 }
                 let halted = matches!(task.phase, TaskPhase::Halted { .. });
                 if !halted && self.aborted.contains(&epoch) {
-                    return Err("still in a final checkpoint that was aborted".into());
+                    return Err(Violation::new(
+                        Property::WorkerAccounting,
+                        "still in a final checkpoint that was aborted",
+                    ));
                 }
                 // A commit forgets the aborted epochs up to it, and the oldest are forgotten
                 // when too many pile up; otherwise a halted task's epoch is remembered.
                 let forgotten = self.committed_through.is_some_and(|c| epoch <= c)
                     || self.aborted.len() >= super::MAX_ABORTED;
                 if halted && !self.aborted.contains(&epoch) && !forgotten {
-                    return Err("halted without an abort".into());
+                    return Err(Violation::new(
+                        Property::WorkerAccounting,
+                        "halted without an abort",
+                    ));
                 }
             }
             TaskPhase::Running => {}
@@ -118,27 +170,37 @@ impl Worker {
             let in_ = sink.restored + sink.accepted;
             let out = sink.held() + sink.committed + sink.written + sink.dropped;
             if in_ != out {
-                return Err(format!(
-                    "sink ledger: {in_} records in, {out} accounted for"
+                return Err(Violation::new(
+                    Property::ExactlyOnce,
+                    format!("sink ledger: {in_} records in, {out} accounted for"),
                 ));
             }
             if !sink.two_phase_commit && sink.held() != 0 {
-                return Err("a sink without two-phase commit holds records".into());
+                return Err(Violation::new(
+                    Property::ExactlyOnce,
+                    "a sink without two-phase commit holds records",
+                ));
             }
             let mut last: Option<Epoch> = None;
             for txn in &sink.sealed {
                 if last.is_some_and(|l| txn.epoch <= l) {
-                    return Err("pre-commits out of epoch order".into());
+                    return Err(Violation::new(
+                        Property::ExactlyOnce,
+                        "pre-commits out of epoch order",
+                    ));
                 }
                 last = Some(txn.epoch);
                 if self.committed_through.is_some_and(|c| txn.epoch <= c) {
-                    return Err(format!(
-                        "pre-commit {} not committed by its commit",
-                        txn.epoch
+                    return Err(Violation::new(
+                        Property::ExactlyOnce,
+                        format!("pre-commit {} not committed by its commit", txn.epoch),
                     ));
                 }
                 if Some(txn.epoch) > task.last_aligned {
-                    return Err(format!("pre-commit {} before its barrier", txn.epoch));
+                    return Err(Violation::new(
+                        Property::BarrierAlignment,
+                        format!("pre-commit {} before its barrier", txn.epoch),
+                    ));
                 }
             }
             let mut seen = BTreeSet::new();
@@ -146,7 +208,10 @@ impl Worker {
                 check_offset_order(records)?;
                 for r in records {
                     if !seen.insert(*r) {
-                        return Err(format!("holds record {r} twice"));
+                        return Err(Violation::new(
+                            Property::ExactlyOnce,
+                            format!("holds record {r} twice"),
+                        ));
                     }
                 }
             }
@@ -155,11 +220,14 @@ impl Worker {
     }
 }
 
-fn check_offset_order(records: &[Record]) -> Result<(), String> {
+fn check_offset_order(records: &[Record]) -> Result<(), Violation> {
     let mut high: BTreeMap<_, u64> = BTreeMap::new();
     for r in records {
         if high.get(&r.partition).is_some_and(|&h| r.offset <= h) {
-            return Err(format!("record {r} out of offset order in a transaction"));
+            return Err(Violation::new(
+                Property::ExactlyOnce,
+                format!("record {r} out of offset order in a transaction"),
+            ));
         }
         high.insert(r.partition, r.offset);
     }

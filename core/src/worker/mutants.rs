@@ -1,6 +1,7 @@
 //! Known worker bugs, re-introduced on request (cargo feature `mutants`, never on by default)
 //! so that the simulator and the tests can prove that the check named for each bug catches it.
 
+use crate::property::Property;
 use serde::{Deserialize, Serialize};
 
 /// A re-introduced bug, with the property that must catch it.
@@ -21,6 +22,7 @@ pub enum WorkerMutant {
 }
 
 impl WorkerMutant {
+    /// Every known bug.
     pub const ALL: [WorkerMutant; 4] = [
         WorkerMutant::AbortDropsRecords,
         WorkerMutant::CommitKeepsPreCommits,
@@ -29,12 +31,12 @@ impl WorkerMutant {
     ];
 
     /// The property that must catch this bug.
-    pub fn property(self) -> &'static str {
+    pub fn property(self) -> Property {
         match self {
-            WorkerMutant::AbortDropsRecords => "exactly_once",
-            WorkerMutant::CommitKeepsPreCommits => "exactly_once",
-            WorkerMutant::NoAlignment => "exactly_once",
-            WorkerMutant::AcceptOtherGeneration => "stale_generation_inert",
+            WorkerMutant::AbortDropsRecords => Property::ExactlyOnce,
+            WorkerMutant::CommitKeepsPreCommits => Property::ExactlyOnce,
+            WorkerMutant::NoAlignment => Property::ExactlyOnce,
+            WorkerMutant::AcceptOtherGeneration => Property::StaleGenerationInert,
         }
     }
 
