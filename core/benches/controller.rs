@@ -1,9 +1,14 @@
-//! Cost of the controller's hot paths: one task ack, and one full checkpoint round (trigger,
-//! every ack, persist, every commit) for 1k, 10k and 100k tasks.
+//! Cost of the controller's hot paths:
 //!
-//! Run with `cargo bench -p quiesce-core`.
+//! - `poll_timeout`: one call on a Running controller with several timers armed;
+//! - `ack/N_tasks`: one task's checkpoint ack, in a job of N tasks;
+//! - `checkpoint_round/N_tasks`: one full checkpoint round (trigger, every ack, persist, every
+//!   commit, drain of the outputs) in a job of N tasks, reported **per task**: criterion's time
+//!   is the round's time divided by N. The best whole round seen is printed as well.
+//!
+//! Run with `cargo bench -p quiesce-core --bench controller`.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use quiesce_core::controller::Controller;
 use quiesce_core::{
     Config, Edge, Epoch, FromWorker, Input, Job, Operator, OperatorId, OperatorKind, Time,
@@ -60,6 +65,7 @@ fn running(tasks: u32) -> (Controller, Time) {
     let config = Config {
         heartbeat_timeout_ms: 1 << 30,
         healthy_duration_ms: 1 << 30,
+        ttl_ms: Some(1 << 40),
         ..Config::default()
     };
     let mut c = Controller::new(job(tasks), config, Time(0)).expect("valid job");
@@ -80,7 +86,7 @@ fn acks_and_commits(c: &Controller, epoch: Epoch) -> (Vec<Input>, Vec<Input>) {
         .map(|task| {
             msg(
                 c,
-                job.worker_of(task).unwrap(),
+                job.worker_of(task).expect("a task of the job"),
                 WorkerEvent::CheckpointAcked { task, epoch },
             )
         })
@@ -91,12 +97,20 @@ fn acks_and_commits(c: &Controller, epoch: Epoch) -> (Vec<Input>, Vec<Input>) {
         .map(|task| {
             msg(
                 c,
-                job.worker_of(task).unwrap(),
+                job.worker_of(task).expect("a task of the job"),
                 WorkerEvent::Committed { task, epoch },
             )
         })
         .collect();
     (acks, commits)
+}
+
+fn poll_timeout(cr: &mut Criterion) {
+    let (c, _) = running(1_000);
+    assert!(c.timers().count() >= 4, "several timers armed");
+    cr.bench_function("poll_timeout", |b| {
+        b.iter(|| black_box(black_box(&c).poll_timeout()))
+    });
 }
 
 fn ack(cr: &mut Criterion) {
@@ -116,9 +130,10 @@ fn ack(cr: &mut Criterion) {
                 while done < iters {
                     let mut round = c.clone();
                     let n = ((iters - done) as usize).min(acks.len());
+                    let mut batch = acks[..n].to_vec();
                     let start = Instant::now();
-                    for input in &acks[..n] {
-                        let _ = black_box(round.handle(due, input.clone()));
+                    for input in batch.drain(..) {
+                        let _ = black_box(round.handle(due, input));
                     }
                     total += start.elapsed();
                     done += n as u64;
@@ -130,39 +145,62 @@ fn ack(cr: &mut Criterion) {
     group.finish();
 }
 
+/// One whole round, timed from the trigger to the last output drained.
+fn one_round(c: &Controller, due: Time, acks: &[Input], commits: &[Input]) -> Duration {
+    let mut c = c.clone();
+    let mut acks = acks.to_vec();
+    let mut commits = commits.to_vec();
+    let start = Instant::now();
+    c.handle_timeout(due);
+    for input in acks.drain(..) {
+        let _ = c.handle(due, input);
+    }
+    c.handle(due, Input::MetadataPersisted { epoch: Epoch(1) })
+        .expect("persisting");
+    for input in commits.drain(..) {
+        let _ = c.handle(due, input);
+    }
+    let mut outputs = 0usize;
+    while c.poll_output().is_some() {
+        outputs += 1;
+    }
+    let elapsed = start.elapsed();
+    black_box(outputs);
+    assert!(c.status().last_completed_committed);
+    elapsed
+}
+
 fn round(cr: &mut Criterion) {
     let mut group = cr.benchmark_group("checkpoint_round");
     group.sample_size(10);
+    group.throughput(Throughput::Elements(1));
     for tasks in SIZES {
         let (c, due) = running(tasks);
         let (acks, commits) = acks_and_commits(&c, Epoch(1));
-        group.throughput(Throughput::Elements(u64::from(tasks)));
+        let mut best = Duration::MAX;
         group.bench_function(format!("{tasks}_tasks"), |b| {
-            b.iter_batched(
-                || c.clone(),
-                |mut c| {
-                    c.handle_timeout(due);
-                    for input in &acks {
-                        let _ = c.handle(due, input.clone());
-                    }
-                    c.handle(due, Input::MetadataPersisted { epoch: Epoch(1) })
-                        .expect("persisting");
-                    for input in &commits {
-                        let _ = c.handle(due, input.clone());
-                    }
-                    let mut outputs = 0;
-                    while c.poll_output().is_some() {
-                        outputs += 1;
-                    }
-                    assert!(c.status().last_completed_committed);
-                    black_box(outputs)
-                },
-                BatchSize::PerIteration,
-            )
+            // One iteration is one task's share of a round: whole rounds are run until at
+            // least `iters` tasks went through one, and the time is scaled to `iters`.
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut done = 0u64;
+                while done < iters {
+                    let elapsed = one_round(&c, due, &acks, &commits);
+                    best = best.min(elapsed);
+                    total += elapsed;
+                    done += u64::from(tasks);
+                }
+                total.mul_f64(iters as f64 / done as f64)
+            })
         });
+        println!(
+            "checkpoint_round/{tasks}_tasks: best round {:.1} us, {:.1} ns per task",
+            best.as_secs_f64() * 1e6,
+            best.as_secs_f64() * 1e9 / f64::from(tasks)
+        );
     }
     group.finish();
 }
 
-criterion_group!(benches, ack, round);
+criterion_group!(benches, poll_timeout, ack, round);
 criterion_main!(benches);
