@@ -10,7 +10,7 @@ const MAX_DURATION_MS: u64 = 1 << 40;
 const MAX_POLL_RECORDS: u32 = 1 << 20;
 
 /// The worker's settings. Units are last in the names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WorkerConfig {
     /// Time between two heartbeats to the controller. Keep it well below the controller's

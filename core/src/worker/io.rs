@@ -1,15 +1,16 @@
 //! What goes into and comes out of a worker: the data path, snapshots, commits.
 
-use crate::config::ConfigError;
-use crate::protocol::{FromWorker, StopJobMode, ToWorker};
-use crate::types::{Epoch, Generation, JobError, OperatorId, TaskId, Time, WorkerId};
+use crate::protocol::{FromWorker, ToWorker};
+use crate::types::{Epoch, Generation, OperatorId, TaskId, WorkerId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A partition of a source operator. Source subtask `index` of operator `source` reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Partition {
+    /// The source operator whose input this is a part of.
     pub source: OperatorId,
+    /// Which of the operator's partitions: the subtask that reads it.
     pub index: u32,
 }
 
@@ -47,7 +48,9 @@ impl fmt::Display for Partition {
 /// position is what exactly-once is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Record {
+    /// The partition it was read from.
     pub partition: Partition,
+    /// Its position in the partition, from 0.
     pub offset: u64,
 }
 
@@ -62,7 +65,9 @@ impl fmt::Display for Record {
 /// numbers them (`seq`) and the receiver refuses gaps, repeats and reordering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Channel {
+    /// The sending subtask.
     pub from: TaskId,
+    /// The receiving subtask, of an operator `from`'s operator feeds.
     pub to: TaskId,
 }
 
@@ -76,11 +81,14 @@ impl fmt::Display for Channel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Item {
+    /// A source record on its way to the sinks.
     Record(Record),
     /// Everything before it belongs to checkpoint `epoch`. With `then_stop` it is the last
     /// item on the channel.
     Barrier {
+        /// The checkpoint it marks.
         epoch: Epoch,
+        /// The checkpoint is the job's final one: nothing follows the barrier.
         then_stop: bool,
     },
     /// The sender has finished: the last item on the channel.
@@ -90,9 +98,11 @@ pub enum Item {
 /// A two-phase-commit sink's pre-committed data for one epoch: the records it received
 /// between the previous barrier and the barrier of `epoch` (plus any carried over from an
 /// aborted epoch).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Transaction {
+    /// The checkpoint whose barrier sealed it; it commits with that checkpoint's commit.
     pub epoch: Epoch,
+    /// Its records, each partition's in offset order.
     pub records: Vec<Record>,
 }
 
@@ -114,22 +124,29 @@ pub enum TransactionId {
 
 /// A task's part of a checkpoint, to be stored by the environment and given back in a
 /// [`Restore`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum TaskSnapshot {
-    /// A source: the offset of the first record after the barrier.
-    Source { next_offset: u64 },
+    /// A source: where it reads on from.
+    Source {
+        /// The offset of the first record after the barrier.
+        next_offset: u64,
+    },
     /// A transform or a sink without two-phase commit: no state.
     Stateless,
-    /// A two-phase-commit sink: its pre-committed, not yet committed transactions, oldest
-    /// first, the last one being the epoch's own (if it received any record).
-    Sink { pending: Vec<Transaction> },
+    /// A two-phase-commit sink: what it has pre-committed and not yet committed.
+    Sink {
+        /// Its transactions, oldest first, the last one being the epoch's own (if it
+        /// received any record).
+        pending: Vec<Transaction>,
+    },
 }
 
 /// Where a worker of a new generation starts from: a completed checkpoint (its metadata is
 /// persisted) and the snapshots of this worker's tasks in it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Restore {
+    /// The checkpoint.
     pub epoch: Epoch,
     /// A snapshot for every source and two-phase-commit sink the worker hosts; others may be
     /// left out.
@@ -137,7 +154,7 @@ pub struct Restore {
 }
 
 /// Everything the environment tells a worker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum WorkerInput {
     /// A message from the controller.
@@ -145,279 +162,102 @@ pub enum WorkerInput {
     /// An item from a task on another worker of `generation`. `seq` counts the items on
     /// `channel` from 0 in each generation, so an item of another generation is refused.
     Data {
+        /// The sender's generation.
         generation: Generation,
+        /// The channel it travels on.
         channel: Channel,
+        /// Its number on the channel.
         seq: u64,
+        /// What it carries.
         item: Item,
     },
     /// `count` more records are available in the partition of source `task`; it reads them
     /// now, at its next offsets.
-    SourceRecords { task: TaskId, count: u32 },
+    SourceRecords {
+        /// The source.
+        task: TaskId,
+        /// How many records, at most [`WorkerConfig::max_poll_records`](super::WorkerConfig).
+        count: u32,
+    },
     /// The partition of source `task` has no more records. The source reports
     /// [`WorkerEvent::InputEnded`](crate::WorkerEvent::InputEnded) and stays alive: it answers
     /// later barriers with its end position and finishes with the final checkpoint.
-    SourceExhausted { task: TaskId },
+    SourceExhausted {
+        /// The source.
+        task: TaskId,
+    },
     /// The snapshot that [`WorkerOutput::Snapshot`] asked for is durably stored.
-    SnapshotDone { task: TaskId, epoch: Epoch },
+    SnapshotDone {
+        /// The task whose snapshot it is.
+        task: TaskId,
+        /// The checkpoint it belongs to.
+        epoch: Epoch,
+    },
     /// The snapshot could not be stored.
     SnapshotFailed {
+        /// The task whose snapshot it is.
         task: TaskId,
+        /// The checkpoint it belongs to.
         epoch: Epoch,
+        /// What went wrong, for people.
         reason: String,
     },
     /// The task's own code failed.
-    TaskError { task: TaskId, reason: String },
+    TaskError {
+        /// The task.
+        task: TaskId,
+        /// What went wrong, for people.
+        reason: String,
+    },
 }
 
 /// Every effect a worker asks of its environment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
+///
+/// Exhaustive on purpose: an effect added later must break an embedder's `match` at compile
+/// time, not fall into a catch-all arm and leave the job waiting for an answer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum WorkerOutput {
     /// Send a message to the controller.
     ToController(FromWorker),
     /// Send an item to the worker hosting `channel.to`, to be delivered as
     /// [`WorkerInput::Data`] in `seq` order.
     SendData {
+        /// The worker hosting `channel.to`.
         to_worker: WorkerId,
+        /// This worker's generation; the receiver refuses other generations.
         generation: Generation,
+        /// The channel it travels on.
         channel: Channel,
+        /// Its number on the channel, from 0 in each generation.
         seq: u64,
+        /// What it carries.
         item: Item,
     },
     /// Durably store `task`'s part of checkpoint `epoch`. Answered by
     /// [`WorkerInput::SnapshotDone`] or [`WorkerInput::SnapshotFailed`].
     Snapshot {
+        /// The task whose snapshot it is.
         task: TaskId,
+        /// The checkpoint it belongs to.
         epoch: Epoch,
+        /// What to store, to be given back in a [`Restore`].
         state: TaskSnapshot,
     },
     /// A sink without two-phase commit writes a record out now (at least once).
-    Write { task: TaskId, record: Record },
+    Write {
+        /// The sink.
+        task: TaskId,
+        /// The record.
+        record: Record,
+    },
     /// A two-phase-commit sink makes a transaction visible. Needs no answer; see
     /// [`TransactionId`] for why a repeat must be a no-op.
     Commit {
+        /// The sink.
         task: TaskId,
+        /// The transaction's identity in the external system.
         transaction: TransactionId,
+        /// Its records.
         records: Vec<Record>,
     },
-}
-
-/// Why an input was refused. A refused input changes nothing and emits nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum WorkerRejected {
-    TimeWentBackwards {
-        now: Time,
-        last: Time,
-    },
-    WrongGeneration {
-        got: Generation,
-        current: Generation,
-    },
-    UnknownTask {
-        task: TaskId,
-    },
-    TaskNotOnWorker {
-        task: TaskId,
-        worker: WorkerId,
-    },
-    /// The task has finished or failed (or, for a source, no longer reads).
-    TaskNotRunning {
-        task: TaskId,
-    },
-    NotASource {
-        task: TaskId,
-    },
-    /// No edge of the job joins the two tasks' operators.
-    NotAChannel {
-        channel: Channel,
-    },
-    /// Both ends are on this worker: such items never leave the worker.
-    LocalChannel {
-        channel: Channel,
-    },
-    /// Items on a channel must arrive in sequence.
-    OutOfOrder {
-        channel: Channel,
-        expected: u64,
-        got: u64,
-    },
-    /// The channel's end of stream (or final barrier) has already arrived.
-    ChannelClosed {
-        channel: Channel,
-    },
-    /// A record that cannot travel on this channel: routing sends its partition elsewhere.
-    Misrouted {
-        channel: Channel,
-        record: Record,
-    },
-    /// A record at or below an offset this task already received from its partition.
-    OffsetNotIncreasing {
-        channel: Channel,
-        record: Record,
-        last: u64,
-    },
-    /// A barrier not newer than the channel's last barrier or the restored checkpoint.
-    BarrierNotIncreasing {
-        channel: Channel,
-        epoch: Epoch,
-        last: Option<Epoch>,
-    },
-    /// A checkpoint not newer than the last one, the last commit or the restored checkpoint.
-    EpochNotIncreasing {
-        epoch: Epoch,
-        last: Option<Epoch>,
-    },
-    /// A commit of an epoch this worker has never heard of.
-    UnknownEpoch {
-        epoch: Epoch,
-    },
-    /// A commit of an epoch that a running task here has not aligned (acked) yet.
-    NotAligned {
-        task: TaskId,
-        epoch: Epoch,
-    },
-    /// A commit of an aborted epoch.
-    EpochAborted {
-        epoch: Epoch,
-    },
-    /// An abort of an epoch that is committed, or is the restored checkpoint.
-    EpochCompleted {
-        epoch: Epoch,
-    },
-    /// No snapshot of that task and epoch is awaited.
-    NoSnapshotPending {
-        task: TaskId,
-        epoch: Epoch,
-    },
-    /// The source's partition has ended ([`WorkerInput::SourceExhausted`]): it reads no more
-    /// and reports the end once.
-    InputEnded {
-        task: TaskId,
-    },
-    /// More records in one [`WorkerInput::SourceRecords`] than the configured limit.
-    TooManyRecords {
-        count: u32,
-        max: u32,
-    },
-    /// A checkpoint after a stop was requested.
-    Stopping {
-        mode: StopJobMode,
-    },
-}
-
-impl fmt::Display for WorkerRejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "worker rejected: {self:?}")
-    }
-}
-
-impl std::error::Error for WorkerRejected {}
-
-/// Why a worker could not be created. (Serialize only: [`ConfigError`] names its field with a
-/// `&'static str`.)
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub enum WorkerError {
-    Job(JobError),
-    Config(ConfigError),
-    UnknownWorker {
-        worker: WorkerId,
-        workers: u32,
-    },
-    /// The restore state does not fit the tasks this worker hosts.
-    BadRestore {
-        task: TaskId,
-        reason: String,
-    },
-}
-
-impl fmt::Display for WorkerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WorkerError::Job(e) => write!(f, "worker: {e}"),
-            WorkerError::Config(e) => write!(f, "worker: {e}"),
-            WorkerError::UnknownWorker { worker, workers } => {
-                write!(
-                    f,
-                    "worker {worker} is not one of the job's {workers} workers"
-                )
-            }
-            WorkerError::BadRestore { task, reason } => {
-                write!(f, "restore state of task {task}: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for WorkerError {}
-
-/// Where a task stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum TaskPhase {
-    /// Processing records (a source: reading its partition).
-    Running,
-    /// Past the barrier of a `then_stop` checkpoint: waiting for its snapshot to be acked
-    /// (and, for a two-phase-commit sink, for the commit) before it finishes.
-    FinalCheckpoint { epoch: Epoch, acked: bool },
-    /// The final checkpoint was aborted: nothing more flows; waiting for a stop.
-    Halted { epoch: Epoch },
-    /// Ended normally; reported with `TaskFinished`.
-    Finished,
-    /// Failed; reported with `TaskFailed`.
-    Failed,
-}
-
-impl TaskPhase {
-    /// Whether the task has ended, one way or the other.
-    pub fn is_over(self) -> bool {
-        matches!(self, TaskPhase::Finished | TaskPhase::Failed)
-    }
-}
-
-/// A snapshot of one task, for callers, tests and invariant checks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskStatus {
-    pub task: TaskId,
-    pub phase: TaskPhase,
-    /// The last barrier this task aligned (a source: injected).
-    pub last_aligned: Option<Epoch>,
-    /// The barrier it is aligning, if some input channel is blocked.
-    pub aligning: Option<Epoch>,
-    /// Items waiting in its input channels.
-    pub queued: u64,
-    /// Snapshots asked for and not yet reported done or failed.
-    pub pending_snapshots: Vec<Epoch>,
-    /// A source: the offset of its next record.
-    pub next_offset: Option<u64>,
-    /// A source whose partition has ended: it reads no more, and still answers barriers.
-    #[serde(default)]
-    pub input_ended: bool,
-    /// A two-phase-commit sink: records in the open (not yet pre-committed) transaction.
-    pub open_records: u64,
-    /// A two-phase-commit sink: the epochs of its pre-committed, uncommitted transactions.
-    pub pre_commits: Vec<Epoch>,
-}
-
-/// A snapshot of a worker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkerStatus {
-    pub worker: WorkerId,
-    pub generation: Generation,
-    pub restored: Option<Epoch>,
-    /// The newest epoch heard of (checkpoint, barrier or restore).
-    pub last_epoch: Option<Epoch>,
-    /// The newest epoch committed by the controller's command.
-    pub committed_through: Option<Epoch>,
-    pub stop: Option<StopJobMode>,
-    pub tasks: Vec<TaskStatus>,
-    pub now: Time,
-}
-
-impl WorkerStatus {
-    /// Whether every task has finished or failed.
-    pub fn all_tasks_over(&self) -> bool {
-        self.tasks.iter().all(|t| t.phase.is_over())
-    }
 }

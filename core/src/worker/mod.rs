@@ -164,20 +164,25 @@
 
 mod commands;
 mod config;
+mod display;
 mod flow;
 mod inputs;
 mod invariants;
 mod io;
 pub mod mutants;
+mod rejected;
 mod restore;
+mod status;
 mod task;
 pub mod trace;
 
 pub use config::WorkerConfig;
 pub use io::{
-    Channel, Item, Partition, Record, Restore, TaskPhase, TaskSnapshot, TaskStatus, Transaction,
-    TransactionId, WorkerError, WorkerInput, WorkerOutput, WorkerRejected, WorkerStatus,
+    Channel, Item, Partition, Record, Restore, TaskSnapshot, Transaction, TransactionId,
+    WorkerInput, WorkerOutput,
 };
+pub use rejected::{WorkerError, WorkerRejected};
+pub use status::{TaskPhase, TaskStatus, WorkerStatus};
 
 use crate::protocol::{FromWorker, StopJobMode, WorkerEvent};
 use crate::types::WorkerId;
@@ -191,7 +196,7 @@ use task::{InputChannel, Role, SinkState, Task};
 const MAX_ABORTED: usize = 1024;
 
 /// The worker machine. See the [module docs](self).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Worker {
     job: Job,
     task_index: TaskIndex,
@@ -339,14 +344,17 @@ impl Worker {
 
     // ---- getters ----
 
+    /// The worker slot it fills.
     pub fn worker(&self) -> WorkerId {
         self.worker
     }
 
+    /// The generation it belongs to: it refuses commands and data of any other.
     pub fn generation(&self) -> Generation {
         self.generation
     }
 
+    /// Its settings.
     pub fn config(&self) -> &WorkerConfig {
         &self.config
     }

@@ -1,11 +1,12 @@
 //! The state of one hosted task: its input channels, its role, its checkpoint progress.
 
-use super::io::{Item, Partition, Record, TaskPhase, Transaction};
+use super::io::{Item, Partition, Record, Transaction};
+use super::TaskPhase;
 use crate::types::{Epoch, TaskId};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Whether a channel's items are being taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum ChannelState {
     Open,
     /// Its barrier for `epoch` has been taken: items behind it wait until every channel has
@@ -19,7 +20,7 @@ pub(super) enum ChannelState {
 }
 
 /// One input channel of a task, from one upstream subtask.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct InputChannel {
     pub from: TaskId,
     /// Whether the upstream subtask is on the same worker.
@@ -49,7 +50,7 @@ impl InputChannel {
 }
 
 /// What a sink holds, and a count of every record that went through it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(super) struct SinkState {
     pub two_phase_commit: bool,
     /// Records since the last barrier: the open transaction.
@@ -132,7 +133,7 @@ impl SinkState {
 }
 
 /// What a task does.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Role {
     Source { next_offset: u64 },
     Transform,
@@ -140,7 +141,7 @@ pub(super) enum Role {
 }
 
 /// One hosted task.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Task {
     pub id: TaskId,
     pub role: Role,
