@@ -12,7 +12,7 @@ mod support;
 use proptest::prelude::*;
 use quiesce_core::controller::invariants;
 use quiesce_core::controller::Controller;
-use quiesce_core::trace::{replay, ControllerSetup, ControllerTrace, Step, Trace};
+use quiesce_core::trace::{replay, ControllerRecorder, ControllerSetup, Line, Outcome};
 use quiesce_core::{
     CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output,
     RestartStrategy, State, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,
@@ -115,7 +115,8 @@ fn stop_mode(pick: u8) -> StopMode {
 }
 
 struct Driver {
-    c: Controller,
+    /// The controller, every call recorded with its outcome for the replay check.
+    c: ControllerRecorder,
     now: Time,
     tasks: Vec<TaskId>,
     /// The cleanup last asked for, if any.
@@ -124,15 +125,13 @@ struct Driver {
     stop_at: Option<Time>,
     /// Effects asked for and not yet answered by the liveness phase.
     asked: Vec<Output>,
-    /// Every call made, and every output seen, for the replay check.
-    steps: Vec<Step<Input>>,
-    outputs: Vec<Output>,
 }
 
 impl Driver {
     fn new(job: Job, config: Config) -> Driver {
         let tasks = job.tasks().collect();
-        let c = Controller::new(job, config, Time(0)).expect("valid setup");
+        let c = ControllerRecorder::in_memory(ControllerSetup::new(job, config, Time(0)))
+            .expect("valid setup");
         let mut d = Driver {
             c,
             now: Time(0),
@@ -140,8 +139,6 @@ impl Driver {
             cleanup: None,
             stop_at: None,
             asked: Vec::new(),
-            steps: Vec::new(),
-            outputs: Vec::new(),
         };
         d.drain();
         d
@@ -168,16 +165,14 @@ impl Driver {
             }
             out.push(o);
         }
-        self.outputs.extend(out.iter().cloned());
         out
     }
 
     fn advance(&mut self, dt: u32) -> Result<(), TestCaseError> {
-        let before = self.c.status();
+        let before = self.c.machine().status();
         self.now = self.now.plus_ms(u64::from(dt));
-        self.steps.push(Step::Timeout { at: self.now });
         self.c.handle_timeout(self.now);
-        invariants::check(Some(&before), &self.c)
+        invariants::check(Some(&before), self.c.machine())
             .map_err(|v| TestCaseError::fail(v.to_string()))?;
         if let Some(at) = self.c.poll_timeout() {
             prop_assert!(
@@ -191,14 +186,10 @@ impl Driver {
     }
 
     fn feed(&mut self, input: Input) -> Result<(), TestCaseError> {
-        let before = self.c.clone();
-        let status = self.c.status();
-        self.steps.push(Step::Input {
-            at: self.now,
-            input: input.clone(),
-        });
+        let before = self.c.machine().clone();
+        let status = self.c.machine().status();
         let result = self.c.handle(self.now, input.clone());
-        invariants::check_input(&status, &input, &result, &self.c)
+        invariants::check_input(&status, &input, &result, self.c.machine())
             .map_err(|v| TestCaseError::fail(v.to_string()))?;
         if status.state.is_terminal() {
             prop_assert!(
@@ -208,7 +199,10 @@ impl Driver {
             );
         }
         if result.is_err() {
-            prop_assert!(self.c == before, "refused {input:?} changed the controller");
+            prop_assert!(
+                self.c.machine() == &before,
+                "refused {input:?} changed the controller"
+            );
             prop_assert!(
                 self.c.poll_output().is_none(),
                 "refused {input:?} emitted output"
@@ -222,7 +216,7 @@ impl Driver {
     }
 
     fn worker_of(&self, task: TaskId) -> WorkerId {
-        self.c.job().worker_of(task).expect("job task")
+        self.c.machine().job().worker_of(task).expect("job task")
     }
 
     fn msg(&self, worker: WorkerId, generation: Generation, event: WorkerEvent) -> Input {
@@ -234,7 +228,7 @@ impl Driver {
     }
 
     fn epoch_now(&self) -> Epoch {
-        let s = self.c.status();
+        let s = self.c.machine().status();
         s.in_flight
             .map(|f| f.epoch)
             .or(s.last_epoch)
@@ -243,7 +237,7 @@ impl Driver {
 
     /// The inputs a well-behaved environment could send next.
     fn progress(&self, kind: u8, pick: u16) -> Vec<Input> {
-        let g = self.c.status().generation;
+        let g = self.c.machine().status().generation;
         let task = self.tasks[pick as usize % self.tasks.len()];
         let epoch = self.epoch_now();
         let each_task = |event: &dyn Fn(TaskId) -> WorkerEvent| -> Vec<Input> {
@@ -253,14 +247,14 @@ impl Driver {
                 .collect()
         };
         let each_worker = |event: WorkerEvent| -> Vec<Input> {
-            (0..self.c.job().workers)
+            (0..self.c.machine().job().workers)
                 .map(|w| self.msg(WorkerId(w), g, event.clone()))
                 .collect()
         };
         let one = |event| vec![self.msg(self.worker_of(task), g, event)];
         if kind % 2 == 0 {
             // What the current state waits for.
-            let s = self.c.status();
+            let s = self.c.machine().status();
             return match (s.state, s.in_flight.map(|f| f.stage)) {
                 (State::Scheduling, _) => each_worker(WorkerEvent::Ready),
                 (_, Some(CheckpointStage::Barriers { .. })) => {
@@ -297,7 +291,7 @@ impl Driver {
     }
 
     fn disrupt(&self, kind: u8, pick: u16) -> Input {
-        let g = self.c.status().generation;
+        let g = self.c.machine().status().generation;
         let task = self.tasks[pick as usize % self.tasks.len()];
         let w = self.worker_of(task);
         let epoch = self.epoch_now();
@@ -335,7 +329,7 @@ impl Driver {
     }
 
     fn garbage(&self, kind: u8, worker: u8, generation: i8, epoch: i8, pick: u16) -> Input {
-        let s = self.c.status();
+        let s = self.c.machine().status();
         let g = Generation(s.generation.0.saturating_add_signed(i64::from(generation)));
         let e = Epoch(self.epoch_now().0.saturating_add_signed(i64::from(epoch)));
         let task = match pick % 5 {
@@ -404,21 +398,17 @@ impl Driver {
 
     /// Stop, then only timeouts and confirmations of the effects asked for.
     fn stop_and_confirm(&mut self, mode: StopMode) -> Result<(), TestCaseError> {
-        if self.c.state().is_terminal() {
+        if self.c.machine().state().is_terminal() {
             return Ok(());
         }
         let input = Input::Stop(mode);
-        self.steps.push(Step::Input {
-            at: self.now,
-            input: input.clone(),
-        });
         let _ = self.c.handle(self.now, input);
         self.drain();
         let stop_at = self.stop_at.expect("a stop is under way");
-        let deadline = stop_at.plus_ms(self.c.config().stop_bound_ms());
+        let deadline = stop_at.plus_ms(self.c.machine().config().stop_bound_ms());
         // Every round answers the effects asked for or fires a timer; the bound keeps it finite.
         for _ in 0..10_000 {
-            if self.c.state().is_terminal() {
+            if self.c.machine().state().is_terminal() {
                 break;
             }
             let answers: Vec<Input> = std::mem::take(&mut self.asked)
@@ -448,7 +438,7 @@ impl Driver {
             }
         }
         prop_assert_eq!(
-            self.c.state(),
+            self.c.machine().state(),
             State::Stopped,
             "stop requested at {} did not end in Stopped",
             stop_at
@@ -485,14 +475,15 @@ proptest! {
         }
         d.stop_and_confirm(stop_mode(final_stop))?;
 
-        // The run, stored as JSON and replayed, yields the very same outputs.
-        let setup = ControllerSetup { job, config, start: Time(0), restore: None };
-        let trace = Trace { setup, steps: std::mem::take(&mut d.steps) };
-        let stored = serde_json::to_string(&trace).expect("a trace serialises");
-        let loaded: ControllerTrace = serde_json::from_str(&stored).expect("a trace deserialises");
-        prop_assert_eq!(&loaded, &trace);
-        let replayed = replay::<Controller>(&loaded).expect("a valid setup");
-        prop_assert!(replayed.outputs().eq(d.outputs.iter()), "the replay diverged");
-        prop_assert_eq!(replayed.machine.status(), d.c.status());
+        // The run, stored as JSON Lines and replayed, yields the very same outcome at every
+        // step, and the footer's digest matches.
+        let status = d.c.machine().status();
+        let stored: String = d.c.finish(Outcome::Ended).iter()
+            .map(|line| serde_json::to_string(line).expect("a line serialises") + "\n")
+            .collect();
+        let loaded = stored.lines().map(|l| serde_json::from_str::<Line<Controller>>(l).expect("a line deserialises"));
+        let replayed = replay(loaded).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(replayed.machine.status(), status);
+        prop_assert!(replayed.footer.is_some());
     }
 }

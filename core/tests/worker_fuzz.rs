@@ -5,7 +5,8 @@
 mod worker_common;
 
 use proptest::prelude::*;
-use quiesce_core::worker::trace::{replay, WorkerRecorder, WorkerSetup, WorkerTrace};
+use quiesce_core::trace::{replay, Line, Outcome};
+use quiesce_core::worker::trace::{WorkerRecorder, WorkerSetup};
 use quiesce_core::worker::{Channel, Item, Partition, Record, Worker, WorkerConfig, WorkerInput};
 use quiesce_core::{
     Command, Epoch, Generation, OperatorId, StopJobMode, TaskId, Time, ToWorker, WorkerId,
@@ -99,26 +100,30 @@ proptest! {
         ];
         let job = jobs[which].clone();
         let config = WorkerConfig::default();
-        let setup = WorkerSetup { job, worker: WorkerId(1), generation: G, config, restore: None, start: Time(100) };
-        let mut w = WorkerRecorder::new(setup).expect("valid");
+        let setup = WorkerSetup::new(job, WorkerId(1), G, config, Time(100));
+        let mut w = WorkerRecorder::in_memory(setup).expect("valid");
         let mut now = Time(100);
         for (input, dt, backwards) in steps {
             now = if backwards { Time(now.0.saturating_sub(5)) } else { now.plus_ms(dt) };
+            let _carried_out = w.drain();
             let before = w.machine().clone();
             if w.handle(now, input).is_err() {
                 prop_assert!(w.machine() == &before, "a refused input changed the worker");
-                prop_assert!(w.outcomes().last().is_some_and(|o| o.outputs.is_empty()));
+                prop_assert!(w.poll_output().is_none(), "a refused input emitted output");
             }
             prop_assert!(w.machine().check_invariants().is_ok(), "{:?}", w.machine().check_invariants());
             if dt == 2 {
                 w.handle_timeout(now);
             }
         }
-        // The run's trace, through JSON and back, replays to the very same outcomes.
-        let json = serde_json::to_string(w.trace()).expect("serialisable");
-        let trace: WorkerTrace = serde_json::from_str(&json).expect("parses");
-        let replayed = replay::<Worker>(&trace).expect("replays");
-        prop_assert_eq!(&replayed.outcomes[..], w.outcomes());
-        prop_assert_eq!(replayed.machine.status(), w.machine().status());
+        // The run's trace, through JSON Lines and back, replays to the very same outcome at
+        // every step.
+        let status = w.machine().status();
+        let json: Vec<String> = w.finish(Outcome::Ended).iter()
+            .map(|line| serde_json::to_string(line).expect("serialisable"))
+            .collect();
+        let lines = json.iter().map(|l| serde_json::from_str::<Line<Worker>>(l).expect("parses"));
+        let replayed = replay(lines).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(replayed.machine.status(), status);
     }
 }

@@ -1,13 +1,14 @@
-//! Worker traces: the worker is a [`Machine`], so [`crate::trace`]'s recorder and replay serve
-//! it as they serve the controller.
+//! Worker traces: the worker is a [`Machine`], so [`crate::trace`]'s recorder, lines and
+//! replay serve it as they serve the controller.
 //!
-//! A [`WorkerTrace`] holds what [`Worker::new`] took ([`WorkerSetup`]) and each step (an
-//! input, or a timeout call) with its time; [`replay`] rebuilds the very same outputs. Plain
-//! serde: store it as JSON next to the controller's trace.
+//! A worker's trace is a header, a setup line with its [`WorkerSetup`] (what [`Worker::new`]
+//! took), then one line per input or timeout call with what it produced; [`replay`] rebuilds
+//! the machine and checks every step against them.
 //!
 //! ```
-//! use quiesce_core::worker::trace::{replay, WorkerRecorder, WorkerSetup};
-//! use quiesce_core::worker::{Worker, WorkerConfig, WorkerInput};
+//! use quiesce_core::trace::{replay, Outcome};
+//! use quiesce_core::worker::trace::{WorkerRecorder, WorkerSetup};
+//! use quiesce_core::worker::{WorkerConfig, WorkerInput};
 //! use quiesce_core::*;
 //! # let job = Job {
 //! #     name: "t".into(),
@@ -19,50 +20,96 @@
 //! #     workers: 1,
 //! # };
 //! let source = TaskId { operator: OperatorId(0), subtask: 0 };
-//! let mut run = WorkerRecorder::new(WorkerSetup {
-//!     job,
-//!     worker: WorkerId(0),
-//!     generation: Generation(1),
-//!     config: WorkerConfig::default(),
-//!     restore: None,
-//!     start: Time(0),
-//! })?;
-//! run.handle(Time(1), WorkerInput::SourceRecords { task: source, count: 2 }).unwrap();
+//! let setup = WorkerSetup::new(job, WorkerId(0), Generation(1), WorkerConfig::default(), Time(0));
+//! let mut run = WorkerRecorder::in_memory(setup)?;
+//! run.handle(Time(1), WorkerInput::SourceRecords { task: source, count: 2 })?;
 //! let stop = Command::Stop { mode: StopJobMode::Graceful };
-//! run.handle(Time(2), WorkerInput::Command(ToWorker { generation: Generation(1), command: stop }))
-//!     .unwrap();
+//! run.handle(Time(2), WorkerInput::Command(ToWorker { generation: Generation(1), command: stop }))?;
 //! run.handle_timeout(Time(5_000));
 //! let _carried_out = run.drain();
-//! let replayed = replay::<Worker>(run.trace())?;
-//! assert!(replayed.outputs().eq(run.outputs()));
-//! assert_eq!(replayed.machine.status(), run.machine().status());
+//! let status = run.machine().status();
+//! let lines = run.finish(Outcome::Ended);
+//! assert_eq!(replay(lines)?.machine.status(), status);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use super::WorkerRejected;
 use super::{Restore, Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput};
-use crate::trace::{Machine, Recorder, TraceOf};
+use crate::trace::{Line, Machine, MachineId, MemoryRecorder};
 use crate::types::{Generation, Job, Time, WorkerId};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "mutants")]
+use super::mutants::WorkerMutant;
+
 pub use crate::trace::{replay, Step};
 
-/// What builds a worker: [`Worker::new`]'s arguments.
+/// What builds a worker: the job, which worker of which generation, its config and start
+/// time, and the state it restores.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct WorkerSetup {
+    /// The whole job: the worker derives the tasks it hosts from it.
     pub job: Job,
+    /// Which worker slot this is.
     pub worker: WorkerId,
+    /// The generation it runs.
     pub generation: Generation,
+    /// Its settings.
     pub config: WorkerConfig,
+    /// The snapshots its tasks restore; `None` to start from the beginning of the input.
     pub restore: Option<Restore>,
+    /// The time of the construction.
     pub start: Time,
+    /// The known bug the worker runs with (see [`WorkerMutant`]); never in production.
+    #[cfg(feature = "mutants")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<WorkerMutant>,
 }
 
-/// A worker's trace.
-pub type WorkerTrace = TraceOf<Worker>;
+impl WorkerSetup {
+    /// Worker `worker` of `generation`, starting from the beginning of the input at `start`.
+    pub fn new(
+        job: Job,
+        worker: WorkerId,
+        generation: Generation,
+        config: WorkerConfig,
+        start: Time,
+    ) -> WorkerSetup {
+        WorkerSetup {
+            job,
+            worker,
+            generation,
+            config,
+            restore: None,
+            start,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
+    }
 
-/// A worker that records every call into a [`WorkerTrace`].
-pub type WorkerRecorder = Recorder<Worker>;
+    /// The same, restoring `restore`.
+    #[must_use]
+    pub fn with_restore(mut self, restore: Restore) -> WorkerSetup {
+        self.restore = Some(restore);
+        self
+    }
+
+    /// The same, running the known bug `mutant`.
+    #[cfg(feature = "mutants")]
+    #[must_use]
+    pub fn with_mutant(mut self, mutant: WorkerMutant) -> WorkerSetup {
+        self.mutant = Some(mutant);
+        self
+    }
+}
+
+/// A line of a worker's trace.
+pub type WorkerLine<E = crate::trace::NoEnv> = Line<Worker, E>;
+
+/// A worker that records every call, keeping its trace in memory.
+pub type WorkerRecorder = MemoryRecorder<Worker>;
 
 impl Machine for Worker {
     type Setup = WorkerSetup;
@@ -72,14 +119,27 @@ impl Machine for Worker {
     type SetupError = WorkerError;
 
     fn build(s: &WorkerSetup) -> Result<Worker, WorkerError> {
-        Worker::new(
+        let w = Worker::new(
             &s.job,
             s.worker,
             s.generation,
             s.config,
             s.restore.clone(),
             s.start,
-        )
+        )?;
+        #[cfg(feature = "mutants")]
+        let w = match s.mutant {
+            Some(m) => w.with_mutant(m),
+            None => w,
+        };
+        Ok(w)
+    }
+
+    fn id(s: &WorkerSetup) -> MachineId {
+        MachineId::Worker {
+            worker: s.worker,
+            generation: s.generation,
+        }
     }
 
     fn handle(&mut self, now: Time, input: WorkerInput) -> Result<(), WorkerRejected> {
