@@ -20,7 +20,7 @@ pub enum RestartStrategy {
         max_restarts: u32,
     },
     /// The same delay before every restart; the job fails once more than `max_failures`
-    /// failures fall within any `window_ms`.
+    /// failures fall within any `window_ms`, each counted at the time it happened.
     FailureRate {
         delay_ms: u64,
         max_failures: u32,

@@ -180,7 +180,7 @@ fn check_bounded(c: &Controller, state: State) -> Result<(), Violation> {
         Phase::Running => Some(Timer::Heartbeat),
         Phase::CheckpointStopping | Phase::Finishing => Some(Timer::FinalCheckpoint),
         Phase::StopJob(_) => Some(Timer::Stop),
-        Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing(_)) => {
+        Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing { .. }) => {
             Some(Timer::Kill)
         }
         Phase::Recovering(RecoveryStage::Backoff) => Some(Timer::RestartBackoff),

@@ -201,6 +201,10 @@ impl Controller {
         self.timers.disarm_all_but(&[Timer::Ttl]);
         self.cleanup = None;
         let kill = self.ask_kill(1);
-        self.transition(Phase::Recovering(RecoveryStage::Killing(kill)), reason);
+        let failed_at = self.now;
+        self.transition(
+            Phase::Recovering(RecoveryStage::Killing { kill, failed_at }),
+            reason,
+        );
     }
 }

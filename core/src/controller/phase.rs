@@ -30,8 +30,9 @@ pub(super) struct Kill {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(super) enum RecoveryStage {
-    /// The failed generation's workers are being killed.
-    Killing(Kill),
+    /// The failed generation's workers are being killed. The restart budget counts the
+    /// failure at `failed_at`, when it happened, not when the kill is confirmed.
+    Killing { kill: Kill, failed_at: Time },
     /// Workers confirmed gone; waiting out the restart delay.
     Backoff,
 }

@@ -5,19 +5,33 @@ use crate::types::Time;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+/// Most doublings of an exponential delay: `2^40` ms is far past any valid `max_delay_ms`
+/// (config durations are at most `2^40` ms), so the cap is always reached first.
+const MAX_DOUBLINGS: u32 = 40;
+
+/// `jitter_percent` is a share of this.
+const PERCENT: u64 = 100;
+
+/// The additive constant of splitmix64 (the golden ratio in 64-bit fixed point).
+const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// The two multipliers of splitmix64's output mix.
+const SPLITMIX_MIX: [u64; 2] = [0xBF58_476D_1CE4_E5B9, 0x94D0_49BB_1331_11EB];
+
 /// The restart budget and delay state of one job.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RestartPolicy {
     strategy: RestartStrategy,
     /// Restarts since the last healthy period.
     restarts: u32,
-    /// For [`RestartStrategy::FailureRate`]: the failures within the window, oldest first.
+    /// For [`RestartStrategy::FailureRate`]: when the failures within the window happened,
+    /// oldest first.
     failures: VecDeque<Time>,
     /// State of the jitter generator (splitmix64).
     jitter_state: u64,
 }
 
 impl RestartPolicy {
+    /// A full budget for `strategy`, its jitter drawn from `jitter_seed`.
     pub fn new(strategy: RestartStrategy, jitter_seed: u64) -> RestartPolicy {
         RestartPolicy {
             strategy,
@@ -27,6 +41,7 @@ impl RestartPolicy {
         }
     }
 
+    /// Restarts since the last healthy period.
     pub fn restarts(&self) -> u32 {
         self.restarts
     }
@@ -37,9 +52,14 @@ impl RestartPolicy {
         self.restarts = 0;
     }
 
-    /// Records a failure at `now` and returns the delay before the next restart, or `None`
-    /// if the budget is spent.
-    pub fn next_delay_ms(&mut self, now: Time) -> Option<u64> {
+    /// Records a failure that happened at `failed_at` and returns the delay before the next
+    /// restart, or `None` if the budget is spent.
+    ///
+    /// `failed_at` is the time of the failure itself, not of the moment the failed generation
+    /// was confirmed gone: a failure-rate window counts failures when they happen, however
+    /// long their kills took to confirm. Failures are recorded in the order they happen, so
+    /// `failed_at` never goes backwards.
+    pub fn next_delay_ms(&mut self, failed_at: Time) -> Option<u64> {
         match self.strategy {
             RestartStrategy::FixedDelay {
                 delay_ms,
@@ -54,9 +74,10 @@ impl RestartPolicy {
                 if self.restarts >= max_restarts {
                     return None;
                 }
-                let doubled = initial_delay_ms.saturating_mul(1u64 << self.restarts.min(40));
+                let doubled =
+                    initial_delay_ms.saturating_mul(1u64 << self.restarts.min(MAX_DOUBLINGS));
                 let base = doubled.min(max_delay_ms);
-                let jitter = self.jitter(base * u64::from(jitter_percent) / 100);
+                let jitter = self.jitter(base.saturating_mul(u64::from(jitter_percent)) / PERCENT);
                 Some(self.count(base - jitter))
             }
             RestartStrategy::FailureRate {
@@ -67,14 +88,14 @@ impl RestartPolicy {
                 while self
                     .failures
                     .front()
-                    .is_some_and(|&t| now.ms_since(t) >= window_ms)
+                    .is_some_and(|&t| failed_at.ms_since(t) >= window_ms)
                 {
                     self.failures.pop_front();
                 }
                 if self.failures.len() >= max_failures as usize {
                     return None;
                 }
-                self.failures.push_back(now);
+                self.failures.push_back(failed_at);
                 Some(self.count(delay_ms))
             }
         }
@@ -90,12 +111,12 @@ impl RestartPolicy {
         if max == 0 {
             return 0;
         }
-        self.jitter_state = self.jitter_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.jitter_state = self.jitter_state.wrapping_add(SPLITMIX_GAMMA);
         let mut z = self.jitter_state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z = (z ^ (z >> 30)).wrapping_mul(SPLITMIX_MIX[0]);
+        z = (z ^ (z >> 27)).wrapping_mul(SPLITMIX_MIX[1]);
         z ^= z >> 31;
-        z % (max + 1)
+        z % max.saturating_add(1)
     }
 }
 

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// The shortest pause before a restart: the next generation never starts in the step that
+/// confirmed the last one gone, however short the configured delay.
+const MIN_RESTART_DELAY_MS: u64 = 1;
+
 impl Controller {
     pub(super) fn request_stop(&mut self, mode: StopMode, reason: Reason) {
         if self.stop.is_some_and(|current| mode <= current) {
@@ -14,7 +18,7 @@ impl Controller {
         }
         match self.phase {
             Phase::Scheduling { .. } => self.enter_stop_workers(reason),
-            Phase::Recovering(RecoveryStage::Killing(kill)) => {
+            Phase::Recovering(RecoveryStage::Killing { kill, .. }) => {
                 self.set_stop(StopMode::Force);
                 self.transition(Phase::StopWorkers { kill }, reason);
             }
@@ -139,9 +143,8 @@ impl Controller {
 
     pub(super) fn kill_timer(&mut self) {
         let kill = match &self.phase {
-            Phase::StopWorkers { kill, .. } | Phase::Recovering(RecoveryStage::Killing(kill)) => {
-                *kill
-            }
+            Phase::StopWorkers { kill, .. }
+            | Phase::Recovering(RecoveryStage::Killing { kill, .. }) => *kill,
             _ => return,
         };
         let next = if kill.pausing {
@@ -159,9 +162,8 @@ impl Controller {
             }
         };
         match &mut self.phase {
-            Phase::StopWorkers { kill, .. } | Phase::Recovering(RecoveryStage::Killing(kill)) => {
-                *kill = next
-            }
+            Phase::StopWorkers { kill, .. }
+            | Phase::Recovering(RecoveryStage::Killing { kill, .. }) => *kill = next,
             _ => {}
         }
     }
@@ -171,19 +173,28 @@ impl Controller {
         self.timers.disarm(Timer::Kill);
         match self.phase {
             Phase::StopWorkers { .. } => self.terminate(Phase::Stopped, Reason::WorkersStopped),
-            Phase::Recovering(_) => match self.restart.next_delay_ms(self.now) {
-                None => self.terminate(Phase::Failed, Reason::RestartBudgetExhausted),
-                Some(delay_ms) => {
-                    self.emit(Event::RestartScheduled {
-                        delay_ms,
-                        restarts: self.restart.restarts(),
-                    });
-                    self.phase = Phase::Recovering(RecoveryStage::Backoff);
-                    self.timers
-                        .arm(Timer::RestartBackoff, self.now.plus_ms(delay_ms.max(1)));
-                }
-            },
+            Phase::Recovering(RecoveryStage::Killing { failed_at, .. }) => {
+                self.restart_or_fail(failed_at)
+            }
             _ => {}
+        }
+    }
+
+    /// The failed generation is gone: back off before the next one, or fail if the restart
+    /// budget is spent.
+    fn restart_or_fail(&mut self, failed_at: Time) {
+        match self.restart.next_delay_ms(failed_at) {
+            None => self.terminate(Phase::Failed, Reason::RestartBudgetExhausted),
+            Some(delay_ms) => {
+                self.emit(Event::RestartScheduled {
+                    delay_ms,
+                    restarts: self.restart.restarts(),
+                });
+                self.phase = Phase::Recovering(RecoveryStage::Backoff);
+                let delay_ms = delay_ms.max(MIN_RESTART_DELAY_MS);
+                self.timers
+                    .arm(Timer::RestartBackoff, self.now.plus_ms(delay_ms));
+            }
         }
     }
 

@@ -32,7 +32,7 @@ impl Controller {
                 self.check_generation(*generation)?;
                 let killing = matches!(
                     self.phase,
-                    Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing(_))
+                    Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing { .. })
                 );
                 expect(killing, InputKind::WorkersStopped, state)
             }
