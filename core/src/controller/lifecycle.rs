@@ -51,7 +51,7 @@ impl Controller {
         let now = self.now;
         self.timers.disarm(Timer::Scheduling);
         self.transition(Phase::Running, Reason::WorkersReady);
-        self.last_seen.fill(now);
+        self.last_seen.fill(Seen::At(now));
         self.timers.arm(
             Timer::Heartbeat,
             now.plus_ms(self.config.heartbeat_timeout_ms),
@@ -156,7 +156,7 @@ impl Controller {
             Phase::StopWorkers { .. } | Phase::Recovering(_) => return,
             _ => {}
         }
-        self.last_seen[worker.0 as usize] = Time(u64::MAX);
+        self.last_seen[worker.0 as usize] = Seen::Lost;
         self.emit(Event::WorkerLost { worker });
         let reason = Reason::WorkerLost { worker };
         let stopping = matches!(self.phase, Phase::CheckpointStopping | Phase::StopJob(_));
@@ -175,7 +175,7 @@ impl Controller {
         let lost = self
             .last_seen
             .iter()
-            .position(|&seen| seen != Time(u64::MAX) && seen.plus_ms(timeout) <= self.now);
+            .position(|seen| seen.deadline(timeout).is_some_and(|at| at <= self.now));
         if let Some(w) = lost {
             self.worker_lost(WorkerId(w as u32));
         }
@@ -186,10 +186,10 @@ impl Controller {
             let earliest = self
                 .last_seen
                 .iter()
-                .filter(|&&t| t != Time(u64::MAX))
+                .filter_map(|s| s.deadline(timeout))
                 .min();
             match earliest {
-                Some(&seen) => self.timers.arm(Timer::Heartbeat, seen.plus_ms(timeout)),
+                Some(at) => self.timers.arm(Timer::Heartbeat, at),
                 None => self.timers.disarm(Timer::Heartbeat),
             }
         }

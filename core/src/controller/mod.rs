@@ -39,7 +39,7 @@ use std::fmt;
 use timers::{Timer, Timers};
 
 pub use phase::is_legal_transition;
-use phase::{Checkpoint, Kill, Phase, RecoveryStage, Stage, TaskRun};
+use phase::{Checkpoint, Kill, Phase, RecoveryStage, Seen, Stage, TaskRun};
 pub use setup::{RestorePoint, SetupError};
 
 /// The controller of one streaming job. Pure: no clock, no I/O, no randomness.
@@ -67,8 +67,8 @@ pub struct Controller {
     ended_tasks: u32,
     /// Sources of the generation that read the end of their input.
     sources_ended: u32,
-    /// Per worker: when it was last heard from; `Time(u64::MAX)` once declared lost.
-    last_seen: Vec<Time>,
+    /// Per worker: when it was last heard from, or that it is lost.
+    last_seen: Vec<Seen>,
     timers: Timers,
 
     checkpoint: Option<Checkpoint>,
@@ -282,8 +282,8 @@ impl Controller {
 
     fn apply_worker(&mut self, msg: FromWorker) {
         let w = msg.worker.0 as usize;
-        if self.last_seen[w] != Time(u64::MAX) {
-            self.last_seen[w] = self.now;
+        if self.last_seen[w] != Seen::Lost {
+            self.last_seen[w] = Seen::At(self.now);
         }
         match msg.event {
             WorkerEvent::Ready => self.worker_ready(w),

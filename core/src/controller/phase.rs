@@ -19,6 +19,25 @@ impl TaskRun {
     }
 }
 
+/// What the controller knows of a worker of the current generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(super) enum Seen {
+    /// Last heard from at this time.
+    At(Time),
+    /// Declared lost: nothing it says revives it in this generation.
+    Lost,
+}
+
+impl Seen {
+    /// When the worker is overdue, if it is not lost already.
+    pub(super) fn deadline(self, timeout_ms: u64) -> Option<Time> {
+        match self {
+            Seen::At(at) => Some(at.plus_ms(timeout_ms)),
+            Seen::Lost => None,
+        }
+    }
+}
+
 /// The kill of a generation's workers: asked, then re-asked after pauses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(super) struct Kill {

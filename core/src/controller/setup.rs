@@ -105,7 +105,7 @@ impl Controller {
             tasks: vec![TaskRun::Running; tasks],
             ended_tasks: 0,
             sources_ended: 0,
-            last_seen: vec![now; workers],
+            last_seen: vec![Seen::At(now); workers],
             timers: Timers::default(),
             checkpoint: None,
             marks: vec![false; tasks],
