@@ -90,7 +90,8 @@ pub struct Config {
     pub restart_strategy: RestartStrategy,
     /// After this long Running without failure, the restart budget is full again. Default 2 min.
     pub healthy_duration_ms: u64,
-    /// If set, the job is stopped (immediate) this long after it was created.
+    /// If set, the job is stopped (immediate) this long after it was created. A restored job
+    /// counts from its first creation (`RestorePoint::created_at`), not from the restore.
     pub ttl_ms: Option<u64>,
     /// Seed of the jitter applied to restart delays.
     pub jitter_seed: u64,

@@ -877,6 +877,7 @@ fn a_restored_controller_starts_above_the_previous_generation_and_epoch() {
         epoch: Epoch(9),
         committed: false,
         last_started: Epoch(11),
+        created_at: Time(0),
     };
     let mut c =
         quiesce_core::controller::Controller::restore(job(), config(), Time(0), Some(restore))

@@ -280,6 +280,23 @@ fn rejected_wrong_generation_from_the_future() {
 }
 
 #[test]
+fn rejected_wrong_generation_at_the_end_of_its_type() {
+    let mut h = Harness::running();
+    let wrong = Rejected::WrongGeneration {
+        got: g(u64::MAX),
+        current: g(1),
+    };
+    refuse(&mut h, heartbeat(0, u64::MAX), wrong.clone());
+    refuse(
+        &mut h,
+        Input::WorkersStopped {
+            generation: g(u64::MAX),
+        },
+        wrong,
+    );
+}
+
+#[test]
 fn rejected_wrong_generation_from_the_past() {
     let mut h = restarted();
     let wrong = Rejected::WrongGeneration {

@@ -23,7 +23,8 @@ impl Controller {
 
     pub(super) fn start_checkpoint(&mut self, then_stop: bool) {
         let epoch = self.next_epoch;
-        self.next_epoch = Epoch(epoch.0 + 1);
+        // Restore points leave 2^62 epochs of room; each takes a checkpoint.
+        self.next_epoch = Epoch(epoch.0.saturating_add(1));
         self.marks.fill(false);
         self.checkpoint = Some(Checkpoint {
             epoch,

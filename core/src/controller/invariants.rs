@@ -209,7 +209,7 @@ fn check_generations(c: &Controller, state: State) -> Result<(), Violation> {
     let first = c.generation.0 == 1 && c.stopped_generation.is_none();
     let previous_gone = c
         .stopped_generation
-        .is_some_and(|g| g.0 + 1 >= c.generation.0);
+        .is_some_and(|g| g.0.saturating_add(1) >= c.generation.0);
     ensure(
         first || previous_gone,
         Property::SingleGenerationRunning,

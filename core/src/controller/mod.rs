@@ -40,7 +40,8 @@ use timers::{Timer, Timers};
 
 pub use phase::is_legal_transition;
 use phase::{Checkpoint, Kill, Phase, RecoveryStage, Seen, Stage, TaskRun};
-pub use setup::{RestorePoint, SetupError};
+use setup::FIRST_EPOCH;
+pub use setup::{RestoreError, RestorePoint, SetupError};
 
 /// The controller of one streaming job. Pure: no clock, no I/O, no randomness.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -59,6 +60,8 @@ pub struct Controller {
     sources: u32,
 
     now: Time,
+    /// When the job was first created: the time to live counts from here.
+    created_at: Time,
     phase: Phase,
     generation: Generation,
     stopped_generation: Option<Generation>,
@@ -118,7 +121,7 @@ impl Controller {
         Status {
             state: self.phase.state(),
             generation: self.generation,
-            last_epoch: (self.next_epoch.0 > 1).then(|| Epoch(self.next_epoch.0 - 1)),
+            last_epoch: self.last_started(),
             last_completed: self.last_completed,
             last_completed_committed: self.last_completed_committed,
             in_flight: self.checkpoint.as_ref().map(|c| InFlight {
@@ -169,12 +172,19 @@ impl Controller {
         if self.drained {
             return None;
         }
+        let last_started = self.last_started()?;
         self.last_completed.map(|epoch| RestorePoint {
             generation: self.generation,
             epoch,
             committed: self.last_completed_committed,
-            last_started: Epoch(self.next_epoch.0 - 1),
+            last_started,
+            created_at: self.created_at,
         })
+    }
+
+    /// The last epoch started, by this controller or the one it resumes from.
+    fn last_started(&self) -> Option<Epoch> {
+        (self.next_epoch > FIRST_EPOCH).then(|| Epoch(self.next_epoch.0 - 1))
     }
 
     /// The deadline of every armed timer.
@@ -326,7 +336,8 @@ impl Controller {
             Timer::Scheduling => self.fail(Reason::SchedulingTimedOut),
             Timer::RestartBackoff => {
                 self.counters.restarts += 1;
-                self.generation = Generation(self.generation.0 + 1);
+                // Restore points leave 2^62 generations of room; each takes a failure.
+                self.generation = Generation(self.generation.0.saturating_add(1));
                 self.enter_scheduling(Reason::RestartBackoffElapsed);
             }
             Timer::Ttl => self.request_stop(StopMode::Immediate, Reason::TtlExpired),

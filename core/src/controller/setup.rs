@@ -2,12 +2,22 @@
 
 use super::*;
 
+/// The first generation of a job.
+pub(super) const FIRST_GENERATION: Generation = Generation(1);
+
+/// The first epoch of a job.
+pub(super) const FIRST_EPOCH: Epoch = Epoch(1);
+
 /// Why a controller could not be created.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub enum SetupError {
+    /// The job is not a valid dataflow.
     Job(JobError),
+    /// The configuration is zero, contradictory or out of range somewhere.
     Config(ConfigError),
+    /// The restore point cannot come from a controller of this job.
+    Restore(RestoreError),
 }
 
 impl fmt::Display for SetupError {
@@ -15,7 +25,69 @@ impl fmt::Display for SetupError {
         match self {
             SetupError::Job(e) => write!(f, "invalid job: {e}"),
             SetupError::Config(e) => write!(f, "invalid {e}"),
+            SetupError::Restore(e) => write!(f, "invalid restore point: {e}"),
         }
+    }
+}
+
+/// Why a restore point was refused. A restore point comes from disk: it is checked like any
+/// other input, never trusted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// A generation or epoch is 0: both count from 1.
+    Zero {
+        /// The field that is 0.
+        field: &'static str,
+    },
+    /// A generation or epoch too close to the end of its type for the job to go on
+    /// counting from it.
+    TooLarge {
+        /// The field that is too large.
+        field: &'static str,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// The last epoch started is below the last completed one, which must have been started.
+    LastStartedBelowEpoch {
+        /// The last completed epoch.
+        epoch: Epoch,
+        /// The last epoch started, as recorded.
+        last_started: Epoch,
+    },
+    /// The job was created after the time the controller is built at.
+    CreatedInTheFuture {
+        /// When the restore point says the job was created.
+        created_at: Time,
+        /// The time the controller is built at.
+        now: Time,
+    },
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Zero { field } => write!(f, "{field} must be at least 1"),
+            RestoreError::TooLarge { field, max } => write!(f, "{field} must be at most {max}"),
+            RestoreError::LastStartedBelowEpoch {
+                epoch,
+                last_started,
+            } => write!(
+                f,
+                "last started epoch {last_started} is below the completed epoch {epoch}"
+            ),
+            RestoreError::CreatedInTheFuture { created_at, now } => {
+                write!(f, "the job was created at {created_at}, after now ({now})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {}
+
+impl From<RestoreError> for SetupError {
+    fn from(e: RestoreError) -> Self {
+        SetupError::Restore(e)
     }
 }
 
@@ -46,6 +118,50 @@ pub struct RestorePoint {
     /// The last epoch the previous controller started (completed or not): the new one
     /// numbers its checkpoints above it, so no epoch is ever reused.
     pub last_started: Epoch,
+    /// When the job was first created (by the first controller, on the same clock as the
+    /// `now` of every later one): the time to live counts from here across restores.
+    pub created_at: Time,
+}
+
+impl RestorePoint {
+    /// The largest generation and epoch a restore point may hold: `2^62` leaves room for
+    /// `2^62` more restarts and checkpoints, more than any job can take (each needs at least
+    /// one input), so the counters never reach the end of their type.
+    pub const MAX_COUNTER: u64 = 1 << 62;
+
+    /// Checks that a controller could have written this restore point, for a controller
+    /// built at `now`.
+    pub fn validate(&self, now: Time) -> Result<(), RestoreError> {
+        let counters = [
+            ("generation", self.generation.0),
+            ("epoch", self.epoch.0),
+            ("last_started", self.last_started.0),
+        ];
+        for (field, value) in counters {
+            if value == 0 {
+                return Err(RestoreError::Zero { field });
+            }
+            if value > Self::MAX_COUNTER {
+                return Err(RestoreError::TooLarge {
+                    field,
+                    max: Self::MAX_COUNTER,
+                });
+            }
+        }
+        if self.last_started < self.epoch {
+            return Err(RestoreError::LastStartedBelowEpoch {
+                epoch: self.epoch,
+                last_started: self.last_started,
+            });
+        }
+        if self.created_at > now {
+            return Err(RestoreError::CreatedInTheFuture {
+                created_at: self.created_at,
+                now,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Controller {
@@ -54,7 +170,8 @@ impl Controller {
         Controller::restore(job, config, now, None)
     }
 
-    /// A controller for a job that resumes from `restore` (see [`RestorePoint`]).
+    /// A controller for a job that resumes from `restore` (see [`RestorePoint`]). The job,
+    /// the configuration and the restore point are all checked: a bad one is an error.
     pub fn restore(
         job: Job,
         config: Config,
@@ -63,6 +180,9 @@ impl Controller {
     ) -> Result<Controller, SetupError> {
         job.validate()?;
         config.validate()?;
+        if let Some(restore) = &restore {
+            restore.validate(now)?;
+        }
         let index = TaskIndex::new(&job);
         let kinds: Vec<OperatorKind> = job
             .tasks()
@@ -99,8 +219,10 @@ impl Controller {
             source,
             index,
             now,
+            created_at: restore.map_or(now, |r| r.created_at),
             phase: Phase::Failed,
-            generation: Generation(restore.map_or(1, |r| r.generation.0 + 1)),
+            // Validated: the counters are far below u64::MAX.
+            generation: restore.map_or(FIRST_GENERATION, |r| Generation(r.generation.0 + 1)),
             stopped_generation: restore.map(|r| r.generation),
             tasks: vec![TaskRun::Running; tasks],
             ended_tasks: 0,
@@ -109,7 +231,7 @@ impl Controller {
             timers: Timers::default(),
             checkpoint: None,
             marks: vec![false; tasks],
-            next_epoch: Epoch(restore.map_or(1, |r| r.epoch.max(r.last_started).0 + 1)),
+            next_epoch: restore.map_or(FIRST_EPOCH, |r| Epoch(r.last_started.0 + 1)),
             last_completed: restore.map(|r| r.epoch),
             last_completed_committed: restore.is_none_or(|r| r.committed),
             retained: restore.map(|r| r.epoch).into_iter().collect(),
@@ -129,7 +251,9 @@ impl Controller {
             config,
         };
         if let Some(ttl_ms) = c.config.ttl_ms {
-            c.timers.arm(Timer::Ttl, now.plus_ms(ttl_ms));
+            // A job restored past its time to live stops at once.
+            let deadline = c.created_at.plus_ms(ttl_ms).max(now);
+            c.timers.arm(Timer::Ttl, deadline);
         }
         c.enter_scheduling(Reason::Created);
         c.debug_check(None);

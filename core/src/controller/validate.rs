@@ -60,7 +60,7 @@ impl Controller {
     }
 
     pub(super) fn check_generation(&self, got: Generation) -> Result<(), Rejected> {
-        let previous = got.0 + 1 == self.generation.0;
+        let previous = got.0.checked_add(1) == Some(self.generation.0);
         if got == self.generation || (previous && self.bug(Mutant::AcceptOldGenerationAck)) {
             Ok(())
         } else {

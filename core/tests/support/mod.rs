@@ -89,9 +89,14 @@ impl Harness {
 
     pub fn with(job: Job, config: Config) -> Harness {
         let c = Controller::new(job, config, Time(0)).expect("valid setup");
+        Harness::around(c, Time(0))
+    }
+
+    /// A harness around a controller built at `now`.
+    pub fn around(c: Controller, now: Time) -> Harness {
         let mut h = Harness {
             c,
-            now: Time(0),
+            now,
             out: Vec::new(),
         };
         h.drain();
