@@ -1,6 +1,8 @@
 //! One worker fed arbitrary inputs, most of them wrong: it never panics, keeps its
-//! invariants, and an input it refuses leaves it exactly as it was, with nothing emitted.
-//! Every run is recorded, and its trace replays to the same outcomes.
+//! invariants, and an input it refuses leaves it exactly as it was, with nothing emitted
+//! (beyond the timers due by its time). An input at or past a deadline does exactly what
+//! `handle_timeout` and then the input would. Every run is recorded, and its trace replays
+//! to the same outcomes.
 
 mod worker_common;
 
@@ -83,6 +85,8 @@ proptest! {
     fn worker_survives_arbitrary_inputs_a_refused_one_changes_nothing_and_its_trace_replays(
         which in 0..2usize,
         steps in prop::collection::vec((input(), 0..3u64, prop::bool::weighted(0.1)), 0..80),
+        // Large steps reach the heartbeat's deadline with inputs, not only with timeouts.
+        dt_ms in prop_oneof![Just(1u64), Just(400)],
     ) {
         // Sources, a transform and sinks over two workers: worker 1 has local and remote
         // channels, sources and sinks of both kinds.
@@ -104,12 +108,20 @@ proptest! {
         let mut w = WorkerRecorder::in_memory(setup).expect("valid");
         let mut now = Time(100);
         for (input, dt, backwards) in steps {
-            now = if backwards { Time(now.0.saturating_sub(5)) } else { now.plus_ms(dt) };
+            now = if backwards { Time(now.0.saturating_sub(5)) } else { now.plus_ms(dt * dt_ms) };
             let _carried_out = w.drain();
-            let before = w.machine().clone();
+            // What the timers due by `now` do on their own: a refused input does no more.
+            let mut before = w.machine().clone();
+            let due = before.poll_timeout().is_some_and(|d| now >= d);
+            if due {
+                let checked = timers_fire_before(&before, now, input.clone());
+                prop_assert!(checked.is_ok(), "{}", checked.unwrap_err());
+                before.handle_timeout(now);
+            }
+            let timer_outputs = drain(&mut before);
             if w.handle(now, input).is_err() {
                 prop_assert!(w.machine() == &before, "a refused input changed the worker");
-                prop_assert!(w.poll_output().is_none(), "a refused input emitted output");
+                prop_assert_eq!(w.drain(), timer_outputs, "a refused input emitted output");
             }
             prop_assert!(w.machine().check_invariants().is_ok(), "{:?}", w.machine().check_invariants());
             if dt == 2 {

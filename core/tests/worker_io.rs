@@ -272,3 +272,41 @@ fn worker_io_types_hash() {
     assert!(!outputs.is_empty());
     assert_eq!([a, b].into_iter().collect::<HashSet<_>>().len(), 2);
 }
+
+/// An input that arrives at or past the heartbeat's deadline, with no `handle_timeout` before
+/// it, first sends the heartbeat that was due, then applies: exactly as if the timer had fired.
+#[test]
+fn worker_io_late_input_fires_the_due_heartbeat_first() {
+    let j = job(
+        vec![source("read", 1), sink("write", 1, true)],
+        &[(0, 1)],
+        2,
+    );
+    let mut w = Cluster::new(&j, G).workers.remove(0);
+    drain(&mut w);
+    let due = w.poll_timeout().expect("the heartbeat is always armed");
+    let late = due.plus_ms(500);
+    let read = WorkerInput::SourceRecords {
+        task: task(0, 0),
+        count: 2,
+    };
+    timers_fire_before(&w, late, read.clone()).unwrap();
+    w.handle(late, read).unwrap();
+    let lines: Vec<String> = drain(&mut w).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "w0/g3 to controller: heartbeat",
+            "send record op0#p0@0 on 0/0->1/0 #0 to w1 (g3)",
+            "send record op0#p0@1 on 0/0->1/0 #1 to w1 (g3)",
+        ]
+    );
+    assert_eq!(w.poll_timeout(), Some(late.plus_ms(3_000)));
+    // A refused late input still lets the due timer fire, and changes nothing else.
+    let due = w.poll_timeout().expect("armed");
+    let stale = command(Generation(2), Command::Commit { epoch: Epoch(1) });
+    timers_fire_before(&w, due, stale.clone()).unwrap();
+    assert!(w.handle(due, stale).is_err());
+    let lines: Vec<String> = drain(&mut w).iter().map(ToString::to_string).collect();
+    assert_eq!(lines, ["w0/g3 to controller: heartbeat"]);
+}

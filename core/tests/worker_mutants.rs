@@ -187,3 +187,29 @@ fn worker_mutant_accept_other_generation_lets_a_zombie_act() {
         "a message of another generation changed the worker"
     );
 }
+
+#[test]
+fn worker_mutant_input_outruns_timers_is_caught_by_timers_before_inputs() {
+    assert_eq!(
+        WorkerMutant::InputOutrunsTimers.property(),
+        Property::TimersBeforeInputs
+    );
+    let j = job(
+        vec![source("read", 1), sink("write", 1, true)],
+        &[(0, 1)],
+        2,
+    );
+    let w = Cluster::new(&j, G).workers.remove(0);
+    let late = w.poll_timeout().expect("armed").plus_ms(1);
+    let read = WorkerInput::SourceRecords {
+        task: task(0, 0),
+        count: 1,
+    };
+    assert_eq!(timers_fire_before(&w, late, read.clone()), Ok(()));
+    let mutant = w.with_mutant(WorkerMutant::InputOutrunsTimers);
+    let caught = timers_fire_before(&mutant, late, read);
+    assert!(
+        caught.is_err(),
+        "the record went out before the due heartbeat"
+    );
+}

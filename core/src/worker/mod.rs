@@ -10,7 +10,10 @@
 //! After [`Worker::new`] and after every [`Worker::handle`] or [`Worker::handle_timeout`] call,
 //! drain [`Worker::poll_output`] until it returns `None`, then arm a timer for
 //! [`Worker::poll_timeout`] and call [`Worker::handle_timeout`] when it fires (a spurious call
-//! does nothing). A refused input ([`WorkerRejected`]) changes nothing and emits nothing.
+//! does nothing). An input whose time is at or past [`Worker::poll_timeout`] first fires every
+//! timer due by then, exactly as [`Worker::handle_timeout`] would, and only then applies: a
+//! late input never outruns a deadline, whether or not the embedder's timer fired first. A
+//! refused input ([`WorkerRejected`]) changes nothing and emits nothing beyond those timers.
 //!
 //! ```
 //! use quiesce_core::worker::{TransactionId, Worker, WorkerConfig, WorkerInput, WorkerOutput};
@@ -428,6 +431,12 @@ impl Worker {
                 last: self.now,
             });
         }
+        // A late input must not outrun a deadline: what was due by `now` happened first.
+        let due = self.poll_timeout().is_some_and(|deadline| now >= deadline);
+        if due && !self.bug(WorkerMutant::InputOutrunsTimers) {
+            self.now = now;
+            self.fire_due(now);
+        }
         let result = match input {
             WorkerInput::Command(message) => self.on_command(message),
             WorkerInput::Data {
@@ -461,11 +470,17 @@ impl Worker {
             return;
         }
         self.now = now;
+        self.fire_due(now);
+        self.debug_check();
+    }
+
+    /// Fires every timer due by `now`: the heartbeat, the worker's one timer, which counts
+    /// its next interval from `now` (a late worker sends one heartbeat, not a burst).
+    fn fire_due(&mut self, now: Time) {
         if now >= self.next_heartbeat {
             self.report(WorkerEvent::Heartbeat);
             self.next_heartbeat = now.plus_ms(self.config.heartbeat_interval_ms);
         }
-        self.debug_check();
     }
 
     // ---- outputs ----

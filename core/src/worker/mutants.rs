@@ -19,15 +19,19 @@ pub enum WorkerMutant {
     NoAlignment,
     /// Commands and data items of another generation are taken as current.
     AcceptOtherGeneration,
+    /// An input handled at or past the heartbeat's deadline applies before the heartbeat
+    /// fires: the late input outruns the timer.
+    InputOutrunsTimers,
 }
 
 impl WorkerMutant {
     /// Every known bug.
-    pub const ALL: [WorkerMutant; 4] = [
+    pub const ALL: [WorkerMutant; 5] = [
         WorkerMutant::AbortDropsRecords,
         WorkerMutant::CommitKeepsPreCommits,
         WorkerMutant::NoAlignment,
         WorkerMutant::AcceptOtherGeneration,
+        WorkerMutant::InputOutrunsTimers,
     ];
 
     /// The property that must catch this bug.
@@ -37,6 +41,7 @@ impl WorkerMutant {
             WorkerMutant::CommitKeepsPreCommits => Property::ExactlyOnce,
             WorkerMutant::NoAlignment => Property::ExactlyOnce,
             WorkerMutant::AcceptOtherGeneration => Property::StaleGenerationInert,
+            WorkerMutant::InputOutrunsTimers => Property::TimersBeforeInputs,
         }
     }
 
@@ -47,6 +52,7 @@ impl WorkerMutant {
             WorkerMutant::CommitKeepsPreCommits => "commit-keeps-pre-commits",
             WorkerMutant::NoAlignment => "no-alignment",
             WorkerMutant::AcceptOtherGeneration => "accept-other-generation",
+            WorkerMutant::InputOutrunsTimers => "input-outruns-timers",
         }
     }
 }

@@ -68,6 +68,31 @@ pub fn drain(worker: &mut Worker) -> Vec<WorkerOutput> {
     std::iter::from_fn(|| worker.poll_output()).collect()
 }
 
+/// The `timers_before_inputs` check: `input` handled at `now` (at or past the worker's
+/// deadline) does exactly what `handle_timeout(now)` and then the input do: the same result,
+/// the same outputs in the same order, the same worker after.
+pub fn timers_fire_before(worker: &Worker, now: Time, input: WorkerInput) -> Result<(), String> {
+    let mut late = worker.clone();
+    let late_result = late.handle(now, input.clone());
+    let late_outputs = drain(&mut late);
+    let mut timely = worker.clone();
+    timely.handle_timeout(now);
+    let timely_result = timely.handle(now, input.clone());
+    let timely_outputs = drain(&mut timely);
+    if late_result != timely_result || late_outputs != timely_outputs {
+        return Err(format!(
+            "{input} at {now}: {late_result:?} {late_outputs:?}, but after the timers \
+             {timely_result:?} {timely_outputs:?}"
+        ));
+    }
+    if late != timely {
+        return Err(format!(
+            "{input} at {now} leaves another worker than after the timers"
+        ));
+    }
+    Ok(())
+}
+
 pub fn events(outputs: &[WorkerOutput]) -> Vec<quiesce_core::WorkerEvent> {
     outputs
         .iter()
