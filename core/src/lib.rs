@@ -93,6 +93,7 @@
 
 pub mod config;
 pub mod controller;
+pub mod plan;
 pub mod property;
 pub mod protocol;
 pub mod trace;
@@ -101,6 +102,7 @@ pub mod worker;
 
 pub use config::{Config, ConfigError, RestartStrategy};
 pub use controller::io::*;
+pub use plan::{Placement, Plan};
 pub use property::{Property, Violation};
 pub use protocol::{Command, FromWorker, StopJobMode, StopMode, ToWorker, WorkerEvent};
 pub use types::{

@@ -1,5 +1,6 @@
 //! Identifiers, time and the job description shared by both machines.
 
+use crate::plan;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -393,18 +394,18 @@ impl Job {
         })
     }
 
-    /// The worker that hosts `task` (tasks are dealt round-robin in [`Job::tasks`] order).
+    /// The worker that hosts `task`, as its [`Plan`](crate::Plan) places it. For many lookups, build the
+    /// plan once: this one costs O(operators).
     pub fn worker_of(&self, task: TaskId) -> Option<WorkerId> {
         let index = TaskIndex::new(self).index(task)?;
-        Some(WorkerId((index % self.workers as usize) as u32))
+        plan::round_robin(index, self.workers)
     }
 
-    /// The tasks hosted by `worker`.
+    /// The tasks hosted by `worker`, as its [`Plan`](crate::Plan) places them (see [`Plan::tasks_of`](crate::Plan::tasks_of)).
     pub fn tasks_of(&self, worker: WorkerId) -> Vec<TaskId> {
-        let workers = self.workers as usize;
         self.tasks()
             .enumerate()
-            .filter(|(i, _)| i % workers == worker.0 as usize)
+            .filter(|&(i, _)| plan::round_robin(i, self.workers) == Some(worker))
             .map(|(_, t)| t)
             .collect()
     }

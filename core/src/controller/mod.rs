@@ -23,10 +23,9 @@ mod stop;
 mod validate;
 
 use crate::config::{Config, ConfigError};
+use crate::plan::Plan;
 use crate::protocol::{Command, FromWorker, StopJobMode, StopMode, ToWorker, WorkerEvent};
-use crate::types::{
-    Epoch, Generation, Job, JobError, OperatorKind, TaskId, TaskIndex, Time, WorkerId,
-};
+use crate::types::{Epoch, Generation, Job, JobError, OperatorKind, TaskId, Time, WorkerId};
 use io::{
     AbortReason, CheckpointStage, Counters, Event, InFlight, Input, InputKind, Output, Reason,
     Rejected, State, Status, Stopping,
@@ -48,7 +47,8 @@ pub use setup::{RestoreError, RestorePoint, SetupError};
 pub struct Controller {
     job: Job,
     config: Config,
-    index: TaskIndex,
+    /// Which worker hosts which task.
+    plan: Plan,
     /// Per task: whether it is a two-phase-commit sink.
     two_phase: Vec<bool>,
     two_phase_tasks: u32,
@@ -263,8 +263,9 @@ impl Controller {
         }
     }
 
-    fn index(&self) -> &TaskIndex {
-        &self.index
+    /// Which worker hosts which task: the placement the workers use too.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     // ---------------------------------------------------------------- applying inputs
@@ -316,7 +317,7 @@ impl Controller {
 
     fn task_slot(&self, task: TaskId) -> usize {
         // Only called on validated inputs, whose task is known.
-        self.index().index(task).expect("validated task")
+        self.plan.index_of(task).expect("validated task")
     }
 
     fn fire(&mut self, timer: Timer) {

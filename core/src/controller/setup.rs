@@ -183,7 +183,7 @@ impl Controller {
         if let Some(restore) = &restore {
             restore.validate(now)?;
         }
-        let index = TaskIndex::new(&job);
+        let plan = Plan::of_valid(&job);
         let kinds: Vec<OperatorKind> = job
             .tasks()
             .map(|t| job.operators[t.operator.0 as usize].kind)
@@ -204,20 +204,22 @@ impl Controller {
             .map(|k| matches!(k, OperatorKind::Source))
             .collect();
         let workers = job.workers as usize;
-        let mut commit_workers: Vec<WorkerId> = (0..index.len())
-            .filter(|&i| two_phase[i])
-            .map(|i| WorkerId((i % workers) as u32))
+        let mut commit_workers: Vec<WorkerId> = plan
+            .hosts()
+            .iter()
+            .zip(&two_phase)
+            .filter_map(|(&host, &two_phase)| two_phase.then_some(host))
             .collect();
         commit_workers.sort_unstable();
         commit_workers.dedup();
-        let tasks = index.len();
+        let tasks = plan.len();
         let mut c = Controller {
             two_phase_tasks: two_phase.iter().filter(|&&b| b).count() as u32,
             two_phase,
             commit_workers,
             sources: source.iter().filter(|&&b| b).count() as u32,
             source,
-            index,
+            plan,
             now,
             created_at: restore.map_or(now, |r| r.created_at),
             phase: Phase::Failed,

@@ -82,14 +82,14 @@ impl Controller {
 
     /// The dense index of `task`, checking that `worker` hosts it.
     pub(super) fn check_task(&self, worker: WorkerId, task: TaskId) -> Result<usize, Rejected> {
-        let i = self
-            .index()
-            .index(task)
+        let placed = self
+            .plan
+            .locate(task)
             .ok_or(Rejected::UnknownTask { task })?;
-        if i % self.last_seen.len() != worker.0 as usize {
+        if placed.worker != worker {
             return Err(Rejected::TaskNotOnWorker { task, worker });
         }
-        Ok(i)
+        Ok(placed.index)
     }
 
     pub(super) fn check_running_task(

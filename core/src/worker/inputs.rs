@@ -22,7 +22,7 @@ impl Worker {
             });
         }
         let t = self.hosted(channel.to)?;
-        if self.task_index.index(channel.from).is_none() {
+        if self.plan.index_of(channel.from).is_none() {
             return Err(WorkerRejected::UnknownTask { task: channel.from });
         }
         if self.worker_of(channel.from) == Some(self.worker) {

@@ -61,10 +61,11 @@
 //!
 //! # The data path
 //!
-//! Task `i` in [`Job::tasks`] order runs on worker `i % workers`. Source subtask `s` of
-//! operator `o` reads [`Partition`] `{ source: o, index: s }`; when told that `count` records
-//! are available ([`WorkerInput::SourceRecords`]) it reads them at its next offsets. A
-//! [`Record`] is its (partition, offset).
+//! Tasks run where the job's [`Plan`] places them: task `i` in [`Job::tasks`]
+//! order on worker `i % workers`. Source subtask `s` of operator `o` reads [`Partition`]
+//! `{ source: o, index: s }`; when told that `count` records are available
+//! ([`WorkerInput::SourceRecords`]) it reads them at its next offsets. A [`Record`] is its
+//! (partition, offset).
 //!
 //! Edges are all-to-all between the subtasks of the two operators: each pair is a
 //! [`Channel`]. A record goes to every downstream operator, to the subtask
@@ -187,9 +188,10 @@ pub use io::{
 pub use rejected::{WorkerError, WorkerRejected};
 pub use status::{TaskPhase, TaskStatus, WorkerStatus};
 
+use crate::plan::Plan;
 use crate::protocol::{FromWorker, StopJobMode, WorkerEvent};
 use crate::types::WorkerId;
-use crate::types::{Epoch, Generation, Job, OperatorId, OperatorKind, TaskId, TaskIndex, Time};
+use crate::types::{Epoch, Generation, Job, OperatorId, OperatorKind, TaskId, Time};
 use mutants::WorkerMutant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use task::{InputChannel, Role, SinkState, Task};
@@ -202,7 +204,8 @@ const MAX_ABORTED: usize = 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Worker {
     job: Job,
-    task_index: TaskIndex,
+    /// Which worker hosts which task: the controller's placement.
+    plan: Plan,
     /// The operators each operator feeds.
     downstream: Vec<Vec<OperatorId>>,
     worker: WorkerId,
@@ -246,7 +249,7 @@ impl Worker {
                 workers: job.workers,
             });
         }
-        let task_index = TaskIndex::new(job);
+        let plan = Plan::of_valid(job);
         let downstream = (0..job.operators.len())
             .map(|op| {
                 let op = OperatorId(u32::try_from(op).unwrap_or(u32::MAX));
@@ -256,7 +259,7 @@ impl Worker {
         let restored = restore.as_ref().map(|r| r.epoch);
         let mut w = Worker {
             job: job.clone(),
-            task_index,
+            plan,
             downstream,
             worker,
             generation,
@@ -275,10 +278,11 @@ impl Worker {
             #[cfg(feature = "mutants")]
             mutant: None,
         };
-        w.tasks = job
+        w.tasks = w
+            .plan
             .tasks_of(worker)
-            .into_iter()
-            .map(|id| w.start_task(id))
+            .iter()
+            .map(|&id| w.start_task(id))
             .collect();
         if let Some(restore) = restore {
             w.restore(restore)?;
@@ -511,10 +515,7 @@ impl Worker {
     }
 
     fn worker_of(&self, task: TaskId) -> Option<WorkerId> {
-        let index = self.task_index.index(task)?;
-        // The index is below the task count, which validation bounds far below u32::MAX.
-        let worker = index % self.job.workers.max(1) as usize;
-        Some(WorkerId(u32::try_from(worker).unwrap_or(u32::MAX)))
+        self.plan.worker_of(task)
     }
 
     fn task_position(&self, task: TaskId) -> Option<usize> {
