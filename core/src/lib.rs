@@ -93,6 +93,7 @@
 
 pub mod config;
 pub mod controller;
+mod job_builder;
 pub mod plan;
 pub mod property;
 pub mod protocol;
@@ -102,12 +103,13 @@ pub mod worker;
 
 pub use config::{Config, ConfigError, RestartStrategy};
 pub use controller::io::*;
+pub use job_builder::JobBuilder;
 pub use plan::{Placement, Plan};
 pub use property::{Property, Violation};
 pub use protocol::{Command, FromWorker, StopJobMode, StopMode, ToWorker, WorkerEvent};
 pub use types::{
-    Edge, Epoch, Generation, Job, JobError, Operator, OperatorId, OperatorKind, TaskId, TaskIndex,
-    Time, WorkerId,
+    Edge, Epoch, Generation, Job, JobError, Operator, OperatorId, OperatorKind, TaskId, Time,
+    WorkerId,
 };
 pub use worker::{
     Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput, WorkerRejected, WorkerStatus,

@@ -58,7 +58,9 @@ pub struct OperatorId(pub u32);
 /// One parallel instance of an operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TaskId {
+    /// The operator it is an instance of.
     pub operator: OperatorId,
+    /// Which instance, `0..parallelism`.
     pub subtask: u32,
 }
 
@@ -89,13 +91,19 @@ pub enum OperatorKind {
     Transform,
     /// Writes records out; has no outputs. A two-phase-commit sink pre-commits at each barrier
     /// and makes the data visible only on the controller's commit for that epoch.
-    Sink { two_phase_commit: bool },
+    Sink {
+        /// Exactly once through pre-commits and the controller's commits; without it, every
+        /// record is written as it arrives (at least once).
+        two_phase_commit: bool,
+    },
 }
 
 /// An operator of the job's dataflow graph.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Operator {
+    /// A name for people: logs and reports.
     pub name: String,
+    /// What it does with records.
     pub kind: OperatorKind,
     /// Number of subtasks, at least 1.
     pub parallelism: u32,
@@ -104,18 +112,34 @@ pub struct Operator {
 /// A data edge: every subtask of `from` may send to every subtask of `to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Edge {
+    /// The upstream operator.
     pub from: OperatorId,
+    /// The downstream operator.
     pub to: OperatorId,
 }
 
 /// The job: a DAG of operators with parallelism, hosted on `workers` worker slots.
 ///
-/// Task `i` in [`Job::tasks`] order runs on worker `i % workers`.
+/// Task `i` in [`Job::tasks`] order runs on worker `i % workers`. [`Job::builder`] is the
+/// short way to write one:
+///
+/// ```
+/// use quiesce_core::Job;
+///
+/// let job = Job::builder("copy", 2).source("read", 2).sink("write", 2).edge("read", "write");
+/// let job = job.build()?;
+/// assert_eq!(job.tasks().count(), 4);
+/// # Ok::<(), quiesce_core::JobError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Job {
+    /// A name for people: logs and reports.
     pub name: String,
+    /// The operators; [`OperatorId`] `i` is `operators[i]`.
     pub operators: Vec<Operator>,
+    /// The data edges between operators.
     pub edges: Vec<Edge>,
+    /// The number of worker slots, `WorkerId(0..workers)`.
     pub workers: u32,
 }
 
@@ -123,26 +147,97 @@ pub struct Job {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum JobError {
+    /// The job has no operators.
     NoOperators,
+    /// The job has no worker slots.
     NoWorkers,
-    ZeroParallelism { operator: OperatorId },
-    UnknownOperator { edge: Edge },
-    SelfLoop { operator: OperatorId },
-    DuplicateEdge { edge: Edge },
+    /// An operator has parallelism 0.
+    ZeroParallelism {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// An edge names an operator the job does not have.
+    UnknownOperator {
+        /// The edge.
+        edge: Edge,
+    },
+    /// An edge leads from an operator to itself.
+    SelfLoop {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// The same edge appears twice.
+    DuplicateEdge {
+        /// The edge.
+        edge: Edge,
+    },
+    /// The operator graph has a cycle.
     Cycle,
-    SourceWithInput { operator: OperatorId },
-    SinkWithOutput { operator: OperatorId },
-    SinkWithoutInput { operator: OperatorId },
-    TransformWithoutInput { operator: OperatorId },
-    TransformWithoutOutput { operator: OperatorId },
-    SourceWithoutOutput { operator: OperatorId },
+    /// A source has an input edge.
+    SourceWithInput {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// A sink has an output edge.
+    SinkWithOutput {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// A sink has no input edge: no barrier could ever reach it.
+    SinkWithoutInput {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// A transform has no input edge.
+    TransformWithoutInput {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// A transform has no output edge.
+    TransformWithoutOutput {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// A source has no output edge.
+    SourceWithoutOutput {
+        /// The operator.
+        operator: OperatorId,
+    },
+    /// The job has no source.
     NoSource,
+    /// The job has no sink.
     NoSink,
-    MoreWorkersThanTasks { workers: u32, tasks: u64 },
-    TooManyTasks { tasks: u64 },
-    // Two paths from `from` to `to`: each operator sends a record to each of its outputs, so
-    // it would reach `to` twice, and a task cannot tell that copy from a duplicate.
-    MultiplePaths { from: OperatorId, to: OperatorId },
+    /// More worker slots than tasks: some worker would host nothing.
+    MoreWorkersThanTasks {
+        /// The worker slots.
+        workers: u32,
+        /// The tasks.
+        tasks: u64,
+    },
+    /// More tasks than [`Job::MAX_TASKS`].
+    TooManyTasks {
+        /// The tasks.
+        tasks: u64,
+    },
+    /// Two paths lead from `from` to `to`: each operator sends a record to each of its
+    /// outputs, so it would reach `to` twice, and a task cannot tell that copy from a
+    /// duplicate.
+    MultiplePaths {
+        /// Where the paths part.
+        from: OperatorId,
+        /// Where they meet.
+        to: OperatorId,
+    },
+    /// [`JobBuilder`]: two operators have this name.
+    DuplicateOperatorName {
+        /// The name.
+        name: String,
+    },
+    /// [`JobBuilder`]: an edge names no operator of the job.
+    NoOperatorNamed {
+        /// The name.
+        name: String,
+    },
 }
 
 impl fmt::Display for JobError {
@@ -194,6 +289,12 @@ impl fmt::Display for JobError {
                     f,
                     "{workers} workers for {tasks} tasks: some would host nothing"
                 )
+            }
+            JobError::DuplicateOperatorName { name } => {
+                write!(f, "two operators are named {name:?}")
+            }
+            JobError::NoOperatorNamed { name } => {
+                write!(f, "an edge names {name:?}, which is no operator of the job")
             }
             JobError::TooManyTasks { tasks } => {
                 write!(
@@ -411,7 +512,7 @@ impl Job {
     }
 }
 
-fn op_id(index: usize) -> OperatorId {
+pub(crate) fn op_id(index: usize) -> OperatorId {
     // Operators are indexed by u32 in the wire format; a Vec longer than u32::MAX operators
     // cannot be described by it, and validation bounds the task count far below that.
     OperatorId(u32::try_from(index).unwrap_or(u32::MAX))
@@ -419,12 +520,13 @@ fn op_id(index: usize) -> OperatorId {
 
 /// Dense numbering of a job's tasks: O(1) from [`TaskId`] to `0..len`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TaskIndex {
+pub(crate) struct TaskIndex {
     /// `offsets[op]` is the index of subtask 0 of `op`; the last entry is the task count.
     offsets: Vec<usize>,
 }
 
 impl TaskIndex {
+    /// The numbering of `job`'s tasks in [`Job::tasks`] order.
     pub fn new(job: &Job) -> TaskIndex {
         let mut offsets = Vec::with_capacity(job.operators.len() + 1);
         let mut next = 0usize;
@@ -439,11 +541,6 @@ impl TaskIndex {
     /// Number of tasks.
     pub fn len(&self) -> usize {
         self.offsets.last().copied().unwrap_or(0)
-    }
-
-    /// Whether the job has no tasks.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The dense index of `task`, or `None` if the job has no such task.
