@@ -9,21 +9,33 @@ use std::fmt;
 pub enum RestartStrategy {
     /// The same delay before every restart; at most `max_restarts` restarts between healthy
     /// periods.
-    FixedDelay { delay_ms: u64, max_restarts: u32 },
+    FixedDelay {
+        /// The pause before each restart.
+        delay_ms: u64,
+        /// Restarts allowed between healthy periods.
+        max_restarts: u32,
+    },
     /// The delay doubles from `initial_delay_ms` up to `max_delay_ms`, then a random share of up
     /// to `jitter_percent` is taken off (drawn from [`Config::jitter_seed`]); at most
     /// `max_restarts` restarts between healthy periods.
     ExponentialDelay {
+        /// The pause before the first restart.
         initial_delay_ms: u64,
+        /// The longest pause.
         max_delay_ms: u64,
+        /// The largest share of a pause taken off at random, 0 to 100.
         jitter_percent: u8,
+        /// Restarts allowed between healthy periods.
         max_restarts: u32,
     },
     /// The same delay before every restart; the job fails once more than `max_failures`
     /// failures fall within any `window_ms`, each counted at the time it happened.
     FailureRate {
+        /// The pause before each restart.
         delay_ms: u64,
+        /// Failures tolerated within any window.
         max_failures: u32,
+        /// The length of the sliding window.
         window_ms: u64,
     },
 }
@@ -125,14 +137,24 @@ impl Default for Config {
 #[non_exhaustive]
 pub enum ConfigError {
     /// A duration or count that must be positive is zero.
-    Zero { field: &'static str },
+    Zero {
+        /// The field.
+        field: &'static str,
+    },
     /// Two fields contradict each other.
     Inconsistent {
+        /// The field.
         field: &'static str,
+        /// What it contradicts.
         reason: &'static str,
     },
     /// A duration is so long that sums of durations could overflow.
-    TooLarge { field: &'static str, max_ms: u64 },
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// The longest duration accepted.
+        max_ms: u64,
+    },
 }
 
 impl fmt::Display for ConfigError {

@@ -2,7 +2,7 @@
 //! when to take checkpoints and how to stop a job, with every wait bounded and every failure
 //! escalated.
 //!
-//! The crate holds two sans-IO state machines — the [`controller::Controller`] of a job and the
+//! The crate holds two sans-IO state machines — the [`Controller`] of a job and the
 //! [`worker`] side of the protocol — and the message types between them. Neither reads a clock,
 //! touches a file or socket, spawns a thread or draws a random number: time and the outcome of
 //! every effect come in as inputs, and every decision comes out as an [`Output`] value. The same
@@ -21,36 +21,17 @@
 //! 3. Time is a monotonic [`Time`] in milliseconds and never goes backwards. A refused input
 //!    ([`Rejected`]) changes nothing and emits nothing: log it and carry on.
 //!
-//! [`Controller::new`]: controller::Controller::new
-//! [`Controller::handle`]: controller::Controller::handle
-//! [`Controller::handle_timeout`]: controller::Controller::handle_timeout
-//! [`Controller::poll_output`]: controller::Controller::poll_output
-//! [`Controller::poll_timeout`]: controller::Controller::poll_timeout
-//!
 //! # Example: a tiny job from start to a checkpoint stop
 //!
 //! ```
-//! use quiesce_core::controller::Controller;
 //! use quiesce_core::*;
 //!
 //! // One source feeding one two-phase-commit sink, on one worker.
-//! let job = Job {
-//!     name: "tiny".into(),
-//!     operators: vec![
-//!         Operator { name: "src".into(), kind: OperatorKind::Source, parallelism: 1 },
-//!         Operator {
-//!             name: "sink".into(),
-//!             kind: OperatorKind::Sink { two_phase_commit: true },
-//!             parallelism: 1,
-//!         },
-//!     ],
-//!     edges: vec![Edge { from: OperatorId(0), to: OperatorId(1) }],
-//!     workers: 1,
-//! };
+//! let job = Job::builder("tiny", 1).source("src", 1).sink("sink", 1).edge("src", "sink").build()?;
 //! let (src, sink) = (TaskId { operator: OperatorId(0), subtask: 0 }, TaskId { operator: OperatorId(1), subtask: 0 });
 //! let mut c = Controller::new(job, Config::default(), Time(0))?;
 //! let g = c.status().generation;
-//! let from_worker = |event| Input::Worker(FromWorker { worker: WorkerId(0), generation: g, event });
+//! let from_worker = |event| Input::from_worker(WorkerId(0), g, event);
 //! let drain = |c: &mut Controller| std::iter::from_fn(|| c.poll_output()).collect::<Vec<_>>();
 //!
 //! assert!(drain(&mut c).contains(&Output::StartWorkers { generation: g, restore: None }));
@@ -74,7 +55,7 @@
 //! assert_eq!(c.status().last_completed, Some(e1));
 //!
 //! // Stop with a final checkpoint: every task acks, finishes, and the sink commits first.
-//! let now = Time(due.0 + 100);
+//! let now = due.plus_ms(100);
 //! c.handle(now, Input::Stop(StopMode::Checkpoint))?;
 //! assert_eq!(c.state(), State::CheckpointStopping);
 //! let e2 = Epoch(2);
@@ -91,18 +72,23 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod config;
+mod config;
 pub mod controller;
+mod display;
 mod job_builder;
-pub mod plan;
-pub mod property;
-pub mod protocol;
+mod plan;
+mod property;
+mod protocol;
 pub mod trace;
-pub mod types;
+mod types;
 pub mod worker;
 
 pub use config::{Config, ConfigError, RestartStrategy};
-pub use controller::io::*;
+pub use controller::io::{
+    AbortReason, CheckpointStage, Counters, Event, InFlight, Input, InputKind, Output, Reason,
+    Rejected, State, Status, Stopping,
+};
+pub use controller::{Controller, RestorePoint, SetupError};
 pub use job_builder::JobBuilder;
 pub use plan::{Placement, Plan};
 pub use property::{Property, Violation};
@@ -112,5 +98,6 @@ pub use types::{
     WorkerId,
 };
 pub use worker::{
-    Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput, WorkerRejected, WorkerStatus,
+    Restore, TaskSnapshot, Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput,
+    WorkerRejected, WorkerStatus,
 };

@@ -1,9 +1,8 @@
 //! What goes into and comes out of the controller.
 
-use crate::protocol::{FromWorker, StopJobMode, StopMode, ToWorker};
+use crate::protocol::{FromWorker, StopJobMode, StopMode, ToWorker, WorkerEvent};
 use crate::types::{Epoch, Generation, TaskId, Time, WorkerId};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The controller's state, as in the design: legal transitions only, each reported as an
 /// [`Event::Transition`] with its [`Reason`].
@@ -36,7 +35,7 @@ pub enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Stopping {
-    /// The workers are asked to stop their tasks, within `stop_timeout_ms`.
+    /// The workers are asked to stop their tasks in the given way, within `stop_timeout_ms`.
     StopJob(StopJobMode),
     /// The scheduler kills the workers and must confirm it.
     StopWorkers,
@@ -49,96 +48,148 @@ impl State {
     }
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            State::Stopping(Stopping::StopJob(StopJobMode::Graceful)) => {
-                f.write_str("Stopping(StopJob(graceful))")
-            }
-            State::Stopping(Stopping::StopJob(StopJobMode::Immediate)) => {
-                f.write_str("Stopping(StopJob(immediate))")
-            }
-            State::Stopping(Stopping::StopWorkers) => f.write_str("Stopping(StopWorkers)"),
-            other => write!(f, "{other:?}"),
-        }
-    }
-}
-
 /// Everything the environment tells the controller.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Input {
-    /// A user (or operator tooling) asks the job to stop.
+    /// A user (or operator tooling) asks the job to stop in the given way.
     Stop(StopMode),
-    /// A message from a worker.
+    /// A message from a worker ([`Input::from_worker`] builds one).
     Worker(FromWorker),
     /// The scheduler could not start the workers of `generation`.
     SchedulerFailed {
+        /// The generation that could not start.
         generation: Generation,
+        /// What went wrong, for logs.
         reason: String,
     },
     /// The scheduler saw a worker process of `generation` exit.
     WorkerExited {
+        /// The worker slot whose process exited.
         worker: WorkerId,
+        /// The generation of that process.
         generation: Generation,
     },
     /// The scheduler confirms that every worker of `generation` is gone.
-    WorkersStopped { generation: Generation },
+    WorkersStopped {
+        /// The generation whose workers are gone.
+        generation: Generation,
+    },
     /// The metadata of `epoch` is durably stored.
-    MetadataPersisted { epoch: Epoch },
+    MetadataPersisted {
+        /// The checkpoint whose metadata is stored.
+        epoch: Epoch,
+    },
     /// Storing the metadata of `epoch` failed.
-    MetadataPersistFailed { epoch: Epoch, reason: String },
+    MetadataPersistFailed {
+        /// The checkpoint whose metadata could not be stored.
+        epoch: Epoch,
+        /// What went wrong, for logs.
+        reason: String,
+    },
     /// The checkpoints before `before` are deleted.
-    CleanupDone { before: Epoch },
+    CleanupDone {
+        /// The cleanup's bound, as in [`Output::Cleanup`].
+        before: Epoch,
+    },
+}
+
+impl Input {
+    /// The message `event` from `worker` of `generation`: the common
+    /// `Input::Worker(FromWorker { .. })`.
+    #[must_use]
+    pub fn from_worker(worker: WorkerId, generation: Generation, event: WorkerEvent) -> Input {
+        Input::Worker(FromWorker {
+            worker,
+            generation,
+            event,
+        })
+    }
 }
 
 /// The kind of an [`Input`], for rejections and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum InputKind {
+    /// [`Input::Stop`].
     Stop,
+    /// [`WorkerEvent::Ready`].
     Ready,
+    /// [`WorkerEvent::Heartbeat`].
     Heartbeat,
+    /// [`WorkerEvent::CheckpointAcked`].
     CheckpointAcked,
+    /// [`WorkerEvent::CheckpointFailed`].
     CheckpointFailed,
+    /// [`WorkerEvent::Committed`].
     Committed,
+    /// [`WorkerEvent::InputEnded`].
     InputEnded,
+    /// [`WorkerEvent::TaskFinished`].
     TaskFinished,
+    /// [`WorkerEvent::TaskFailed`].
     TaskFailed,
+    /// [`Input::SchedulerFailed`].
     SchedulerFailed,
+    /// [`Input::WorkerExited`].
     WorkerExited,
+    /// [`Input::WorkersStopped`].
     WorkersStopped,
+    /// [`Input::MetadataPersisted`].
     MetadataPersisted,
+    /// [`Input::MetadataPersistFailed`].
     MetadataPersistFailed,
+    /// [`Input::CleanupDone`].
     CleanupDone,
 }
 
 /// Every effect the controller asks of its environment, and what it wants observed.
+///
+/// Exhaustive on purpose: an effect added in a later version must break an embedder's `match`
+/// at compile time, not fall into a catch-all arm and leave the controller waiting for an
+/// answer that never comes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Output {
     /// Start every worker of `generation`, restoring from `restore` if set. Answered by each
-    /// worker's [`crate::WorkerEvent::Ready`] or by [`Input::SchedulerFailed`].
+    /// worker's [`WorkerEvent::Ready`] or by [`Input::SchedulerFailed`].
     StartWorkers {
+        /// The generation to start; its workers stamp every message with it.
         generation: Generation,
+        /// The completed checkpoint to restore the tasks from, if any.
         restore: Option<Epoch>,
     },
     /// Kill every worker of `generation`. Answered by [`Input::WorkersStopped`].
-    StopWorkers { generation: Generation },
+    StopWorkers {
+        /// The generation to kill.
+        generation: Generation,
+    },
     /// The job is over and every task of `generation` has finished: the scheduler may reap
     /// the idle processes. Needs no answer.
-    ReleaseWorkers { generation: Generation },
-    /// Send a message to a worker.
-    Send { worker: WorkerId, message: ToWorker },
+    ReleaseWorkers {
+        /// The generation whose processes are idle.
+        generation: Generation,
+    },
+    /// Send a message to a worker. Its answers come back as [`Input::Worker`].
+    Send {
+        /// The worker slot to send to.
+        worker: WorkerId,
+        /// The message.
+        message: ToWorker,
+    },
     /// Durably store the metadata of checkpoint `epoch`. Answered by
     /// [`Input::MetadataPersisted`] or [`Input::MetadataPersistFailed`].
     PersistMetadata {
+        /// The checkpoint whose every task snapshot is stored.
         epoch: Epoch,
+        /// The generation that took it.
         generation: Generation,
     },
     /// Delete the checkpoints older than `before`. Answered by [`Input::CleanupDone`].
-    Cleanup { before: Epoch },
-    /// Something worth observing happened.
+    Cleanup {
+        /// The oldest checkpoint to keep.
+        before: Epoch,
+    },
+    /// Something worth observing happened. Needs no answer.
     Event(Event),
 }
 
@@ -146,52 +197,86 @@ pub enum Output {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Event {
+    /// The controller changed state (`from` is `None` for the first state of a controller).
     Transition {
+        /// The state left, if any.
         from: Option<State>,
+        /// The state entered.
         to: State,
+        /// Why.
         reason: Reason,
     },
+    /// A stop was requested and accepted, at this level.
     StopRequested {
+        /// The requested level.
         mode: StopMode,
     },
+    /// A checkpoint started: its barriers are being sent.
     CheckpointStarted {
+        /// The new checkpoint.
         epoch: Epoch,
+        /// Whether it is the final checkpoint of a stop or of the end of input.
         then_stop: bool,
     },
+    /// Every task acked `epoch`; its metadata is to be persisted.
     CheckpointAcked {
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// The metadata of `epoch` is persisted: it is the new restore point.
     CheckpointCompleted {
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// Two-phase-commit sinks were told to commit `epoch`.
     CommitStarted {
+        /// The checkpoint.
         epoch: Epoch,
+        /// How many sink tasks must commit it.
         tasks: u32,
     },
+    /// Every two-phase-commit sink committed `epoch`.
     CheckpointCommitted {
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// `epoch` will never complete.
     CheckpointAborted {
+        /// The checkpoint.
         epoch: Epoch,
+        /// Why it was given up.
         reason: AbortReason,
     },
+    /// The checkpoints before `before` are being deleted.
     CleanupStarted {
+        /// The oldest checkpoint kept.
         before: Epoch,
     },
+    /// The cleanup was not confirmed in time; it will be asked again later.
     CleanupAbandoned {
+        /// The bound of the abandoned cleanup.
         before: Epoch,
     },
+    /// A worker missed its heartbeat deadline or exited.
     WorkerLost {
+        /// The worker slot.
         worker: WorkerId,
     },
+    /// A kill was not confirmed in time and is asked again.
     KillRetried {
+        /// The generation being killed.
         generation: Generation,
+        /// The attempt now made (2 for the first re-ask).
         attempt: u32,
     },
+    /// A new generation will start after `delay_ms`.
     RestartScheduled {
+        /// The pause before the restart.
         delay_ms: u64,
+        /// Restarts counted since the last healthy period, this one included.
         restarts: u32,
     },
+    /// The job ran healthy long enough: the restart budget is full again.
     RestartBudgetReset,
 }
 
@@ -199,12 +284,18 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum AbortReason {
+    /// Not complete and committed within `checkpoint_timeout_ms`.
     TimedOut,
+    /// A task could not snapshot its part.
     TaskFailed {
+        /// The task.
         task: TaskId,
+        /// What went wrong, for logs.
         reason: String,
     },
+    /// Its metadata could not be stored.
     PersistFailed {
+        /// What went wrong, for logs.
         reason: String,
     },
     /// The job stopped or failed before it completed.
@@ -215,44 +306,73 @@ pub enum AbortReason {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Reason {
+    /// The controller was created (or restored).
     Created,
+    /// Every worker of the generation reported ready.
     WorkersReady,
+    /// A user asked for a stop of this level (or the stop escalated to it).
     StopRequested(StopMode),
+    /// The job's time to live is over.
     TtlExpired,
+    /// Not every worker was ready within `scheduling_timeout_ms`.
     SchedulingTimedOut,
+    /// The scheduler could not start the workers; the reason is for logs.
     SchedulerFailed(String),
+    /// A task failed.
     TaskFailed {
+        /// The task.
         task: TaskId,
+        /// What went wrong, for logs.
         reason: String,
     },
+    /// A task finished while the job was not ending.
     TaskFinishedEarly {
+        /// The task.
         task: TaskId,
     },
+    /// A worker missed its heartbeat deadline or exited.
     WorkerLost {
+        /// The worker slot.
         worker: WorkerId,
     },
+    /// More checkpoints failed in a row than `tolerable_checkpoint_failures`.
     TooManyCheckpointFailures {
+        /// How many failed in a row.
         consecutive: u32,
     },
+    /// A completed checkpoint's commits did not all arrive within `checkpoint_timeout_ms`.
     CheckpointCommitTimedOut {
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// The final checkpoint did not complete, commit and finish every task in time.
     FinalCheckpointTimedOut,
+    /// The final checkpoint was aborted.
     FinalCheckpointFailed {
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// Not every task finished within `stop_timeout_ms`.
     StopTimedOut,
     /// Every source read the end of its input.
     SourcesFinished,
+    /// Every task finished.
     AllTasksFinished,
+    /// The final checkpoint is committed.
     FinalCheckpointCommitted {
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// The scheduler confirmed that the workers are gone.
     WorkersStopped,
+    /// No kill confirmation came after every attempt.
     KillUnconfirmed {
+        /// The kill attempts made.
         attempts: u32,
     },
+    /// The restart strategy allows no more restarts.
     RestartBudgetExhausted,
+    /// The pause before a restart is over.
     RestartBackoffElapsed,
 }
 
@@ -260,79 +380,112 @@ pub enum Reason {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Rejected {
+    /// `now` is before the time of the previous call.
     TimeWentBackwards {
+        /// The time given.
         now: Time,
+        /// The time of the previous call.
         last: Time,
     },
+    /// The controller is in a terminal state and takes no more input.
     Terminal {
+        /// That state.
         state: State,
     },
+    /// The message belongs to another generation than the current one.
     WrongGeneration {
+        /// The message's generation.
         got: Generation,
+        /// The current generation.
         current: Generation,
     },
+    /// The job has no such worker slot.
     UnknownWorker {
+        /// The worker named.
         worker: WorkerId,
     },
+    /// The job has no such task.
     UnknownTask {
+        /// The task named.
         task: TaskId,
     },
+    /// The task runs on another worker than the one that reported it.
     TaskNotOnWorker {
+        /// The task named.
         task: TaskId,
+        /// The worker that reported it.
         worker: WorkerId,
     },
+    /// The task has already finished or failed.
     TaskNotRunning {
+        /// The task named.
         task: TaskId,
     },
     /// The epoch is not the one in flight in the phase this message belongs to.
     WrongEpoch {
+        /// The epoch given.
         got: Epoch,
+        /// The epoch in that phase, if any.
         expected: Option<Epoch>,
     },
+    /// The task already acked this checkpoint.
     DuplicateAck {
+        /// The task.
         task: TaskId,
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// The sink already committed this checkpoint.
     DuplicateCommit {
+        /// The sink task.
         task: TaskId,
+        /// The checkpoint.
         epoch: Epoch,
     },
+    /// The source already reported the end of its input.
     DuplicateInputEnded {
+        /// The source task.
         task: TaskId,
     },
     /// Only a source can read the end of its input.
     NotASource {
+        /// The task named.
         task: TaskId,
     },
+    /// The worker already reported ready in this generation.
     DuplicateReady {
+        /// The worker.
         worker: WorkerId,
     },
     /// The task takes no part in that phase (e.g. a commit from a task that is not a
     /// two-phase-commit sink).
     NotParticipating {
+        /// The task.
         task: TaskId,
+        /// The checkpoint.
         epoch: Epoch,
     },
     /// Nothing of the kind was asked for or expected now.
     Unexpected {
+        /// The kind of input.
         input: InputKind,
+        /// The controller's state.
         state: State,
     },
+    /// A stop may only escalate: the requested level is not above the current one.
     StopNotStronger {
+        /// The stop level under way.
         current: StopMode,
+        /// The level asked for.
         requested: StopMode,
     },
     /// Not a cleanup the controller asked for.
     WrongCleanup {
+        /// The cleanup bound given.
         got: Epoch,
+        /// The bound of the cleanup in progress, if any.
         expected: Option<Epoch>,
     },
-}
-
-impl fmt::Display for Rejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rejected: {self:?}")
-    }
 }
 
 impl std::error::Error for Rejected {}
@@ -340,9 +493,13 @@ impl std::error::Error for Rejected {}
 /// Counters over the controller's life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Counters {
+    /// Checkpoints started.
     pub checkpoints_started: u64,
+    /// Checkpoints whose metadata was persisted.
     pub checkpoints_completed: u64,
+    /// Checkpoints given up.
     pub checkpoints_aborted: u64,
+    /// New generations started after a failure.
     pub restarts: u64,
 }
 
@@ -351,25 +508,40 @@ pub struct Counters {
 #[non_exhaustive]
 pub enum CheckpointStage {
     /// Waiting for task acks.
-    Barriers { acked: u32, tasks: u32 },
+    Barriers {
+        /// Tasks that acked.
+        acked: u32,
+        /// Tasks that must ack.
+        tasks: u32,
+    },
     /// Every task acked; waiting for the metadata to be stored.
     Persisting,
     /// Metadata stored (the checkpoint is complete); waiting for sink commits.
-    Committing { committed: u32, tasks: u32 },
+    Committing {
+        /// Sinks that committed.
+        committed: u32,
+        /// Sinks that must commit.
+        tasks: u32,
+    },
 }
 
 /// A checkpoint in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InFlight {
+    /// The checkpoint.
     pub epoch: Epoch,
+    /// Whether it is a final checkpoint.
     pub then_stop: bool,
+    /// Where it stands.
     pub stage: CheckpointStage,
 }
 
 /// A snapshot of the controller for callers, the model checker and invariant checks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Status {
+    /// The controller's state.
     pub state: State,
+    /// The current generation.
     pub generation: Generation,
     /// The last epoch started (by any generation).
     pub last_epoch: Option<Epoch>,
@@ -377,6 +549,7 @@ pub struct Status {
     pub last_completed: Option<Epoch>,
     /// Whether every sink has committed `last_completed`.
     pub last_completed_committed: bool,
+    /// The checkpoint in flight, if any.
     pub in_flight: Option<InFlight>,
     /// The effective stop level, once a stop is under way.
     pub stop: Option<StopMode>,
@@ -386,6 +559,8 @@ pub struct Status {
     pub restarts: u32,
     /// The newest generation whose workers are confirmed gone, if any.
     pub stopped_generation: Option<Generation>,
+    /// Counters over the controller's life.
     pub counters: Counters,
+    /// The time of the last call.
     pub now: Time,
 }

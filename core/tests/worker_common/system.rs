@@ -157,7 +157,7 @@ impl System {
                 }
                 Output::PersistMetadata { epoch, .. } => self.owed.push(Owed::Persist(*epoch)),
                 Output::Cleanup { before } => self.owed.push(Owed::Cleanup(*before)),
-                _ => {}
+                Output::ReleaseWorkers { .. } | Output::Event(_) => {}
             }
             self.outputs.push(out);
         }
