@@ -92,46 +92,9 @@ impl fmt::Display for Step {
         match &self.action {
             Action::Timeout => f.write_str("time passes, due timers fire")?,
             Action::Wait(ms) => write!(f, "{ms} ms pass")?,
-            Action::Input(input) => describe(f, input)?,
+            Action::Input(input) => write!(f, "{input}")?,
         }
         write!(f, "  -> {}", self.after)
-    }
-}
-
-fn describe(f: &mut fmt::Formatter<'_>, input: &Input) -> fmt::Result {
-    match input {
-        Input::Stop(mode) => write!(f, "user asks for a {mode} stop"),
-        Input::Worker(FromWorker {
-            worker,
-            generation,
-            event,
-        }) => {
-            write!(f, "{worker}/{generation}: ")?;
-            match event {
-                WorkerEvent::Ready => f.write_str("ready"),
-                WorkerEvent::Heartbeat => f.write_str("heartbeat"),
-                WorkerEvent::CheckpointAcked { task, epoch } => write!(f, "{task} acks {epoch}"),
-                WorkerEvent::CheckpointFailed { task, epoch, .. } => {
-                    write!(f, "{task} fails {epoch}")
-                }
-                WorkerEvent::Committed { task, epoch } => write!(f, "{task} commits {epoch}"),
-                WorkerEvent::InputEnded { task } => write!(f, "{task} reads the end of input"),
-                WorkerEvent::TaskFinished { task } => write!(f, "{task} finishes"),
-                WorkerEvent::TaskFailed { task, .. } => write!(f, "{task} fails"),
-                other => write!(f, "{other:?}"),
-            }
-        }
-        Input::SchedulerFailed { generation, .. } => {
-            write!(f, "scheduler fails to start {generation}")
-        }
-        Input::WorkerExited { worker, generation } => write!(f, "{worker}/{generation} exits"),
-        Input::WorkersStopped { generation } => write!(f, "workers of {generation} are gone"),
-        Input::MetadataPersisted { epoch } => write!(f, "metadata of {epoch} persisted"),
-        Input::MetadataPersistFailed { epoch, .. } => {
-            write!(f, "persisting metadata of {epoch} fails")
-        }
-        Input::CleanupDone { before } => write!(f, "cleanup before {before} done"),
-        other => write!(f, "{other:?}"),
     }
 }
 
@@ -1112,7 +1075,10 @@ mod tests {
             })),
             after: State::Running,
         };
-        assert_eq!(step.to_string(), "t=  15ms  w1/g2: 0/1 acks e3  -> Running");
+        assert_eq!(
+            step.to_string(),
+            "t=  15ms  worker 1 (gen 2): ack epoch 3 from task 0/1  -> Running"
+        );
     }
 
     #[cfg(feature = "mutants")]
