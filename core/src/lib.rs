@@ -19,7 +19,8 @@
 //! 2. Then sleep until the earliest of the next input and [`Controller::poll_timeout`]; when
 //!    the deadline comes, call [`Controller::handle_timeout`] with the current time.
 //! 3. Time is a monotonic [`Time`] in milliseconds and never goes backwards. A refused input
-//!    ([`Rejected`]) changes nothing and emits nothing: log it and carry on.
+//!    ([`Rejected`]) changes nothing and emits nothing beyond the timers due by its time (which
+//!    fire before any input is taken): log it and carry on.
 //!
 //! # Example: a tiny job from start to a checkpoint stop
 //!

@@ -32,6 +32,11 @@ impl Probe {
         invariants::check_input(&before, &input, &result, &self.c)
     }
 
+    /// Moves time to `ms` without firing the timers due by then.
+    fn late(&mut self, ms: u64) {
+        self.now = Time(ms);
+    }
+
     fn at(&mut self, ms: u64) -> Result<(), Violation> {
         let before = self.c.status();
         self.now = Time(ms);
@@ -88,7 +93,12 @@ fn caught(mutant: Mutant, scenario: impl Fn(&mut Probe) -> Result<(), Violation>
         c: Controller::new(job(), config(), Time(0)).unwrap(),
         now: Time(0),
     };
-    let _ = correct.running();
+    if let Err(violation) = scenario(&mut correct) {
+        panic!(
+            "{}: the correct controller broke {violation}",
+            mutant.name()
+        );
+    }
 }
 
 #[test]
@@ -158,6 +168,17 @@ fn mutant_wait_on_dead_task_is_caught_by_dead_task_escalates() {
                 reason: "x".into(),
             },
         )
+    });
+}
+
+#[test]
+fn mutant_input_outruns_timers_is_caught_by_timers_before_inputs() {
+    caught(Mutant::InputOutrunsTimers, |p| {
+        p.running()?;
+        p.at(1_000)?;
+        // Checkpoint E1 times out at 6,000; its acks arrive at 7,000, reported by no timeout.
+        p.late(7_000);
+        p.ack_all(Epoch(1))
     });
 }
 

@@ -1,8 +1,10 @@
 //! Arbitrary input sequences against the controller: valid, stale, duplicate and garbage
-//! inputs mixed, with time moving forward by arbitrary steps.
+//! inputs mixed, with time moving forward by arbitrary steps, and inputs delivered late (past
+//! deadlines no timeout call reported first).
 //!
-//! After every step: no panic, the invariants hold, a refused input changed nothing, deadlines
-//! are not in the past, terminal states absorb. At the end, from wherever the sequence left the
+//! After every step: no panic, the invariants hold, the timers due by an input's time fired
+//! before it, a refused input changed nothing beyond those timers, deadlines are not in the
+//! past, terminal states absorb. At the end, from wherever the sequence left the
 //! job, a stop followed only by timeouts and by the environment confirming the effects it was
 //! asked for (workers stopped, metadata persisted, cleanup done; nothing from the workers)
 //! reaches Stopped within `checkpoint_timeout + stop_timeout + force bound` of the first stop.
@@ -11,6 +13,7 @@ mod support;
 
 use proptest::prelude::*;
 use quiesce_core::controller::invariants;
+use quiesce_core::controller::timers::Timer;
 use quiesce_core::controller::Controller;
 use quiesce_core::trace::{replay, ControllerRecorder, ControllerSetup, Line, Outcome};
 use quiesce_core::{
@@ -23,6 +26,9 @@ use support::*;
 enum Action {
     /// Time moves forward by this many ms, then due timers fire.
     Advance(u32),
+    /// Time moves forward by this many ms and no timeout is reported: the next input arrives
+    /// late, past whatever deadlines lie in between.
+    Late(u32),
     Stop(u8),
     /// What a well-behaved environment sends next: readiness, acks, persistence results,
     /// commits, confirmations, heartbeats, task completions.
@@ -48,6 +54,7 @@ enum Action {
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         4 => prop_oneof![4 => 0u32..1_200, 1 => 0u32..12_000].prop_map(Action::Advance),
+        2 => prop_oneof![4 => 0u32..1_200, 1 => 0u32..12_000].prop_map(Action::Late),
         1 => any::<u8>().prop_map(Action::Stop),
         12 => (any::<u8>(), any::<u16>()).prop_map(|(kind, pick)| Action::Progress { kind, pick }),
         1 => (any::<u8>(), any::<u16>()).prop_map(|(kind, pick)| Action::Disrupt { kind, pick }),
@@ -140,18 +147,29 @@ impl Driver {
             stop_at: None,
             asked: Vec::new(),
         };
-        d.drain();
+        d.drain(Time(0));
         d
     }
 
-    fn drain(&mut self) -> Vec<Output> {
+    /// When a stop that the next step takes would take effect: the time to live's deadline if
+    /// it is due by now (timers fire first), else now.
+    fn stop_time(&self) -> Time {
+        self.c
+            .machine()
+            .timers()
+            .find(|&(timer, at)| timer == Timer::Ttl && at <= self.now)
+            .map_or(self.now, |(_, at)| at)
+    }
+
+    /// Takes the outputs of a step in which a stop would take effect at `stop_time`.
+    fn drain(&mut self, stop_time: Time) -> Vec<Output> {
         let mut out = Vec::new();
         while let Some(o) = self.c.poll_output() {
             match &o {
                 Output::Cleanup { before } => self.cleanup = Some(*before),
                 Output::StopWorkers { .. } | Output::PersistMetadata { .. } => {}
                 Output::Event(Event::StopRequested { .. }) if self.stop_at.is_none() => {
-                    self.stop_at = Some(self.now)
+                    self.stop_at = Some(stop_time)
                 }
                 _ => {}
             }
@@ -171,6 +189,7 @@ impl Driver {
     fn advance(&mut self, dt: u32) -> Result<(), TestCaseError> {
         let before = self.c.machine().status();
         self.now = self.now.plus_ms(u64::from(dt));
+        let stop_time = self.stop_time();
         self.c.handle_timeout(self.now);
         invariants::check(Some(&before), self.c.machine())
             .map_err(|v| TestCaseError::fail(v.to_string()))?;
@@ -181,13 +200,17 @@ impl Driver {
                 self.now
             );
         }
-        self.drain();
+        self.drain(stop_time);
         Ok(())
     }
 
     fn feed(&mut self, input: Input) -> Result<(), TestCaseError> {
-        let before = self.c.machine().clone();
+        // What the controller is once the timers due by now have fired, as they do first.
+        let mut timed_out = self.c.machine().clone();
+        timed_out.handle_timeout(self.now);
+        let timer_outputs: Vec<Output> = std::iter::from_fn(|| timed_out.poll_output()).collect();
         let status = self.c.machine().status();
+        let stop_time = self.stop_time();
         let result = self.c.handle(self.now, input.clone());
         invariants::check_input(&status, &input, &result, self.c.machine())
             .map_err(|v| TestCaseError::fail(v.to_string()))?;
@@ -198,20 +221,25 @@ impl Driver {
                 status.state
             );
         }
-        if result.is_err() {
-            prop_assert!(
-                self.c.machine() == &before,
-                "refused {input:?} changed the controller"
-            );
-            prop_assert!(
-                self.c.poll_output().is_none(),
-                "refused {input:?} emitted output"
-            );
-        }
         if let Some(at) = self.c.poll_timeout() {
             prop_assert!(at >= self.now, "deadline {at} before now {}", self.now);
         }
-        self.drain();
+        // The recorder takes the machine's outputs as the step ends: compare both without.
+        let outputs = self.drain(stop_time);
+        if result.is_err() {
+            prop_assert!(
+                self.c.machine() == &timed_out,
+                "refused {input:?} changed more than the timers due by {}",
+                self.now
+            );
+            prop_assert_eq!(
+                outputs,
+                timer_outputs,
+                "refused {:?} emitted more than the timers due by {}",
+                input,
+                self.now
+            );
+        }
         Ok(())
     }
 
@@ -378,6 +406,10 @@ impl Driver {
     fn act(&mut self, action: &Action) -> Result<(), TestCaseError> {
         match *action {
             Action::Advance(dt) => self.advance(dt),
+            Action::Late(dt) => {
+                self.now = self.now.plus_ms(u64::from(dt));
+                Ok(())
+            }
             Action::Stop(mode) => self.feed(Input::Stop(stop_mode(mode))),
             Action::Progress { kind, pick } => {
                 for input in self.progress(kind, pick) {
@@ -398,12 +430,14 @@ impl Driver {
 
     /// Stop, then only timeouts and confirmations of the effects asked for.
     fn stop_and_confirm(&mut self, mode: StopMode) -> Result<(), TestCaseError> {
+        // Late inputs may have left timers due: they fire before the stop, and may end the job.
+        self.advance(0)?;
         if self.c.machine().state().is_terminal() {
             return Ok(());
         }
         let input = Input::Stop(mode);
         let _ = self.c.handle(self.now, input);
-        self.drain();
+        self.drain(self.now);
         let stop_at = self.stop_at.expect("a stop is under way");
         let deadline = stop_at.plus_ms(self.c.machine().config().stop_bound_ms());
         // Every round answers the effects asked for or fires a timer; the bound keeps it finite.

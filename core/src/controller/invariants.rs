@@ -35,12 +35,21 @@ pub fn check(before: Option<&Status>, c: &Controller) -> Result<(), Violation> {
 
 fn check_state(c: &Controller) -> Result<(), Violation> {
     let state = c.phase.state();
+    ensure(overdue(c).is_none(), Property::DeadlinesAhead, || {
+        format!("{:?} is due before now ({})", overdue(c), c.now)
+    })?;
     check_bounded(c, state)?;
     check_checkpoint(c, state)?;
     check_resolution(c)?;
     check_generations(c, state)?;
     check_stop(c, state)?;
     check_tasks(c)
+}
+
+/// A timer still armed with a deadline before the controller's time, if any: after every step,
+/// each timer due by then has fired.
+fn overdue(c: &Controller) -> Option<(Timer, crate::Time)> {
+    c.timers.armed().find(|&(_, at)| at < c.now)
 }
 
 /// single_checkpoint_in_flight, epochs_increase, commit_after_persist, no_periodic_after_stop.
@@ -340,15 +349,29 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
 }
 
 /// Everything [`check`] checks, plus the properties of the input that made the step:
-/// stale_generation_inert (a message of another generation is refused),
+/// timers_before_inputs (the timers due by the input's time fired before it, accepted or
+/// not), stale_generation_inert (a message of another generation is refused),
 /// escalation_immediate (an accepted stop request takes effect in the same step), and
 /// dead_task_escalates (a failed task or lost worker during a stop escalates at once).
+///
+/// `before` is the status before the call; the timers that fire first are part of the step.
 pub fn check_input(
     before: &Status,
     input: &Input,
     result: &Result<(), Rejected>,
     after: &Controller,
 ) -> Result<(), Violation> {
+    ensure(
+        overdue(after).is_none(),
+        Property::TimersBeforeInputs,
+        || {
+            format!(
+                "{input:?} taken at {} with {:?} still due",
+                after.now,
+                overdue(after)
+            )
+        },
+    )?;
     check(Some(before), after)?;
     if result.is_err() {
         return Ok(());
@@ -361,14 +384,16 @@ pub fn check_input(
         | Input::WorkersStopped { generation } => Some(*generation),
         _ => None,
     };
+    // Only a timer starts a generation, and timers fire before the input: the input was
+    // taken in the generation it finds.
     if let Some(generation) = generation {
         ensure(
-            generation == before.generation,
+            generation == now.generation,
             Property::StaleGenerationInert,
             || {
                 format!(
                     "accepted {input:?} of {generation} while {} runs",
-                    before.generation
+                    now.generation
                 )
             },
         )?;

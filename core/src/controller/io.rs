@@ -376,7 +376,8 @@ pub enum Reason {
     RestartBackoffElapsed,
 }
 
-/// Why an input was refused. A refused input changes nothing and emits nothing.
+/// Why an input was refused. A refused input changes nothing and emits nothing beyond what
+/// the timers due by its time did (they fire before any input is looked at).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Rejected {

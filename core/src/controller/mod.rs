@@ -233,13 +233,23 @@ impl Controller {
         self.debug_check(Some(&before));
     }
 
-    /// Takes one input. A refused input changes nothing, emits nothing, and says why.
+    /// Takes one input that arrived at `now`.
+    ///
+    /// Timers come first: every timer due by `now` fires, as of its own deadline, exactly as
+    /// [`Controller::handle_timeout`]`(now)` would. An input that arrives late therefore never
+    /// outruns a deadline: a last ack that comes after its checkpoint's timeout finds the
+    /// checkpoint aborted. Then the input is checked against the state the timers left. A
+    /// refused input changes nothing beyond what those timers did, emits nothing of its own,
+    /// and says why.
     pub fn handle(&mut self, now: Time, input: Input) -> Result<(), Rejected> {
         if now < self.now {
             return Err(Rejected::TimeWentBackwards {
                 now,
                 last: self.now,
             });
+        }
+        if !self.bug(Mutant::InputOutrunsTimers) {
+            self.handle_timeout(now);
         }
         let state = self.phase.state();
         if state.is_terminal() {

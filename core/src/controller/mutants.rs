@@ -21,17 +21,21 @@ pub enum Mutant {
     AcceptOldGenerationAck,
     /// A task failure or lost worker during a stop does not escalate: the stop waits it out.
     WaitOnDeadTask,
+    /// An input is applied without first firing the timers due by its time: a late last ack
+    /// completes a checkpoint whose timeout has passed.
+    InputOutrunsTimers,
 }
 
 impl Mutant {
     /// Every known bug.
-    pub const ALL: [Mutant; 6] = [
+    pub const ALL: [Mutant; 7] = [
         Mutant::NoFinalCheckpointTimeout,
         Mutant::ForceIgnoredInFinalCheckpoint,
         Mutant::SecondCheckpointInFlight,
         Mutant::CommitBeforePersist,
         Mutant::AcceptOldGenerationAck,
         Mutant::WaitOnDeadTask,
+        Mutant::InputOutrunsTimers,
     ];
 
     /// The property (see `specs/PROPERTIES.md`) that must catch this bug.
@@ -43,6 +47,7 @@ impl Mutant {
             Mutant::CommitBeforePersist => Property::CommitAfterPersist,
             Mutant::AcceptOldGenerationAck => Property::StaleGenerationInert,
             Mutant::WaitOnDeadTask => Property::DeadTaskEscalates,
+            Mutant::InputOutrunsTimers => Property::TimersBeforeInputs,
         }
     }
 
@@ -55,6 +60,7 @@ impl Mutant {
             Mutant::CommitBeforePersist => "commit-before-persist",
             Mutant::AcceptOldGenerationAck => "accept-old-generation-ack",
             Mutant::WaitOnDeadTask => "wait-on-dead-task",
+            Mutant::InputOutrunsTimers => "input-outruns-timers",
         }
     }
 }

@@ -142,12 +142,24 @@ impl Harness {
         self.drain();
     }
 
+    /// Moves time to `ms` without firing the timers due by then: the next input arrives
+    /// late, past any deadline in between.
+    pub fn late(&mut self, ms: u64) {
+        self.now = Time(ms);
+    }
+
     pub fn input(&mut self, input: Input) -> Result<(), Rejected> {
-        let before = self.c.clone();
+        // The timers due by `now` fire before the input is looked at; a refused input
+        // changes nothing beyond them.
+        let mut timed_out = self.c.clone();
+        timed_out.handle_timeout(self.now);
         let status = self.c.status();
         let result = self.c.handle(self.now, input.clone());
         if result.is_err() {
-            assert_eq!(self.c, before, "a rejected input changed the controller");
+            assert_eq!(
+                self.c, timed_out,
+                "a refused input changed more than the due timers did"
+            );
         }
         invariants::check_input(&status, &input, &result, &self.c).expect("invariants");
         self.drain();
