@@ -262,7 +262,7 @@ impl fmt::Display for AbortReason {
             AbortReason::PersistFailed { reason } => {
                 write!(f, "persisting its metadata failed: {reason:?}")
             }
-            AbortReason::Superseded => f.write_str("the job stopped or failed first"),
+            AbortReason::Superseded => f.write_str("overtaken by a stop or a recovery"),
         }
     }
 }
