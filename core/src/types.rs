@@ -228,12 +228,12 @@ pub enum JobError {
         /// Where they meet.
         to: OperatorId,
     },
-    /// [`JobBuilder`]: two operators have this name.
+    /// [`JobBuilder`](crate::JobBuilder): two operators have this name.
     DuplicateOperatorName {
         /// The name.
         name: String,
     },
-    /// [`JobBuilder`]: an edge names no operator of the job.
+    /// [`JobBuilder`](crate::JobBuilder): an edge names no operator of the job.
     NoOperatorNamed {
         /// The name.
         name: String,

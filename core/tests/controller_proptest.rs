@@ -13,8 +13,8 @@ mod support;
 
 use proptest::prelude::*;
 use quiesce_core::controller::invariants;
-use quiesce_core::controller::timers::Timer;
 use quiesce_core::controller::Controller;
+use quiesce_core::controller::Timer;
 use quiesce_core::trace::{replay, ControllerRecorder, ControllerSetup, Line, Outcome};
 use quiesce_core::{
     CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output,

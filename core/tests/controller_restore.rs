@@ -3,7 +3,7 @@
 
 mod support;
 
-use quiesce_core::controller::timers::Timer;
+use quiesce_core::controller::Timer;
 use quiesce_core::controller::{Controller, RestoreError, RestorePoint, SetupError};
 use quiesce_core::{
     Config, Epoch, Event, Generation, Output, Reason, RestartStrategy, State, StopJobMode,

@@ -10,10 +10,10 @@
 //! `lifecycle` (scheduling, tasks, heartbeats, failure) and `restart` (restart strategies).
 
 pub mod invariants;
-pub mod io;
+pub(crate) mod io;
 pub mod mutants;
 mod restart;
-pub mod timers;
+mod timers;
 
 mod checkpoint;
 mod lifecycle;
@@ -35,12 +35,13 @@ use restart::RestartPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fmt;
-use timers::{Timer, Timers};
+use timers::Timers;
 
 pub use phase::is_legal_transition;
 use phase::{Checkpoint, Kill, Phase, RecoveryStage, Seen, Stage, TaskRun};
 use setup::FIRST_EPOCH;
 pub use setup::{RestoreError, RestorePoint, SetupError};
+pub use timers::Timer;
 
 /// The controller of one streaming job. Pure: no clock, no I/O, no randomness.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -32,6 +32,7 @@ pub enum Timer {
 }
 
 impl Timer {
+    /// Every timer, in declaration order (the order that breaks ties between equal deadlines).
     pub const ALL: [Timer; 11] = [
         Timer::CheckpointInterval,
         Timer::CheckpointTimeout,

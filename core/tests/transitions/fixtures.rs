@@ -6,7 +6,7 @@ use quiesce_core::{
     Stopping, TaskId, ToWorker, WorkerEvent, WorkerId,
 };
 
-pub use quiesce_core::controller::timers::Timer;
+pub use quiesce_core::controller::Timer;
 
 pub const E1: Epoch = Epoch(1);
 pub const E2: Epoch = Epoch(2);
