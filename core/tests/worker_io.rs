@@ -40,7 +40,7 @@ fn worker_io_inputs_display_in_domain_words() {
                     then_stop: true,
                 },
             ),
-            "controller (g3): final checkpoint e4",
+            "from the controller, gen 3: checkpoint epoch 4 (then stop)",
         ),
         (
             command(
@@ -49,7 +49,7 @@ fn worker_io_inputs_display_in_domain_words() {
                     mode: StopJobMode::Graceful,
                 },
             ),
-            "controller (g3): graceful stop",
+            "from the controller, gen 3: stop (graceful)",
         ),
         (
             WorkerInput::Data {
@@ -58,7 +58,7 @@ fn worker_io_inputs_display_in_domain_words() {
                 seq: 5,
                 item: Item::Record(rec(17)),
             },
-            "record op0#p1@17 on 0/1->1/0 #5 (g3)",
+            "record op0#p1@17 on 0/1->1/0 #5 (gen 3)",
         ),
         (
             WorkerInput::SourceRecords {
@@ -73,7 +73,7 @@ fn worker_io_inputs_display_in_domain_words() {
                 epoch: Epoch(4),
                 reason: "disk full".into(),
             },
-            "snapshot of 1/0 for e4 failed: disk full",
+            "snapshot of task 1/0 for epoch 4 failed: \"disk full\"",
         ),
     ];
     for (input, line) in cases {
@@ -90,7 +90,7 @@ fn worker_io_outputs_display_in_domain_words() {
                 transaction: TransactionId::Epoch(Epoch(4)),
                 records: vec![rec(1), rec(2)],
             },
-            "commit e4 at sink 2/0 (2 records)",
+            "commit epoch 4 at sink 2/0 (2 records)",
         ),
         (
             WorkerOutput::Commit {
@@ -98,7 +98,7 @@ fn worker_io_outputs_display_in_domain_words() {
                 transaction: TransactionId::Drain(G),
                 records: vec![rec(1)],
             },
-            "commit the drain of g3 at sink 2/0 (1 record)",
+            "commit the drain of gen 3 at sink 2/0 (1 record)",
         ),
         (
             WorkerOutput::ToController(FromWorker {
@@ -109,7 +109,7 @@ fn worker_io_outputs_display_in_domain_words() {
                     epoch: Epoch(4),
                 },
             }),
-            "w1/g3 to controller: 1/0 acks e4",
+            "to the controller, worker 1 (gen 3): ack epoch 4 from task 1/0",
         ),
         (
             WorkerOutput::SendData {
@@ -122,7 +122,7 @@ fn worker_io_outputs_display_in_domain_words() {
                     then_stop: false,
                 },
             },
-            "send barrier e4 on 0/1->1/0 #0 to w1 (g3)",
+            "send barrier epoch 4 on 0/1->1/0 #0 to worker 1 (gen 3)",
         ),
         (
             WorkerOutput::Snapshot {
@@ -135,7 +135,7 @@ fn worker_io_outputs_display_in_domain_words() {
                     }],
                 },
             },
-            "store snapshot of 2/0 for e4: 1 pre-commit, 2 records",
+            "store snapshot of task 2/0 for epoch 4: 1 pre-commit, 2 records",
         ),
     ];
     for (output, line) in cases {
@@ -151,7 +151,7 @@ fn worker_io_rejections_display_in_domain_words() {
                 got: Generation(2),
                 current: G,
             },
-            "a message of g2; this worker runs g3",
+            "a message of gen 2; this worker runs gen 3",
         ),
         (
             WorkerRejected::OutOfOrder {
@@ -166,7 +166,7 @@ fn worker_io_rejections_display_in_domain_words() {
                 epoch: Epoch(2),
                 last: Some(Epoch(3)),
             },
-            "checkpoint e2 is not newer than e3",
+            "checkpoint epoch 2 is not newer than epoch 3",
         ),
         (
             WorkerRejected::Stopping {
@@ -296,9 +296,9 @@ fn worker_io_late_input_fires_the_due_heartbeat_first() {
     assert_eq!(
         lines,
         [
-            "w0/g3 to controller: heartbeat",
-            "send record op0#p0@0 on 0/0->1/0 #0 to w1 (g3)",
-            "send record op0#p0@1 on 0/0->1/0 #1 to w1 (g3)",
+            "to the controller, worker 0 (gen 3): heartbeat",
+            "send record op0#p0@0 on 0/0->1/0 #0 to worker 1 (gen 3)",
+            "send record op0#p0@1 on 0/0->1/0 #1 to worker 1 (gen 3)",
         ]
     );
     assert_eq!(w.poll_timeout(), Some(late.plus_ms(3_000)));
@@ -308,5 +308,5 @@ fn worker_io_late_input_fires_the_due_heartbeat_first() {
     timers_fire_before(&w, due, stale.clone()).unwrap();
     assert!(w.handle(due, stale).is_err());
     let lines: Vec<String> = drain(&mut w).iter().map(ToString::to_string).collect();
-    assert_eq!(lines, ["w0/g3 to controller: heartbeat"]);
+    assert_eq!(lines, ["to the controller, worker 0 (gen 3): heartbeat"]);
 }

@@ -1,9 +1,11 @@
 //! One line in domain words for each worker input, output and rejection, for logs, traces
-//! and counterexamples: `commit e4 at sink 2/0 (5 records)`, not a `Debug` dump.
+//! and counterexamples: `commit epoch 4 at sink 2/0 (5 records)`, not a `Debug` dump. The
+//! words are the controller's (`epoch 4`, `gen 3`, `worker 1`, `task 2/0`); free text is
+//! quoted, so that a line stays one line.
 
 use super::io::{Item, TaskSnapshot, Transaction, TransactionId, WorkerInput, WorkerOutput};
 use super::{TaskPhase, WorkerError, WorkerRejected};
-use crate::protocol::{Command, StopMode, WorkerEvent};
+use crate::types::Epoch;
 use std::fmt::{self, Display, Formatter};
 
 impl Display for Item {
@@ -13,11 +15,11 @@ impl Display for Item {
             Item::Barrier {
                 epoch,
                 then_stop: false,
-            } => write!(f, "barrier {epoch}"),
+            } => write!(f, "barrier epoch {}", epoch.0),
             Item::Barrier {
                 epoch,
                 then_stop: true,
-            } => write!(f, "final barrier {epoch}"),
+            } => write!(f, "final barrier epoch {}", epoch.0),
             Item::EndOfStream => f.write_str("end of stream"),
         }
     }
@@ -26,15 +28,20 @@ impl Display for Item {
 impl Display for TransactionId {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            TransactionId::Epoch(epoch) => write!(f, "{epoch}"),
-            TransactionId::Drain(generation) => write!(f, "the drain of {generation}"),
+            TransactionId::Epoch(epoch) => write!(f, "epoch {}", epoch.0),
+            TransactionId::Drain(generation) => write!(f, "the drain of gen {}", generation.0),
         }
     }
 }
 
 impl Display for Transaction {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.epoch, records(self.records.len()))
+        write!(
+            f,
+            "epoch {} ({})",
+            self.epoch.0,
+            records(self.records.len())
+        )
     }
 }
 
@@ -62,9 +69,11 @@ impl Display for TaskPhase {
             TaskPhase::Running => f.write_str("running"),
             TaskPhase::FinalCheckpoint { epoch, acked } => {
                 let acked = if *acked { ", acked" } else { "" };
-                write!(f, "in final checkpoint {epoch}{acked}")
+                write!(f, "in final checkpoint epoch {}{acked}", epoch.0)
             }
-            TaskPhase::Halted { epoch } => write!(f, "halted: final checkpoint {epoch} aborted"),
+            TaskPhase::Halted { epoch } => {
+                write!(f, "halted: final checkpoint epoch {} aborted", epoch.0)
+            }
             TaskPhase::Finished => f.write_str("finished"),
             TaskPhase::Failed => f.write_str("failed"),
         }
@@ -74,16 +83,13 @@ impl Display for TaskPhase {
 impl Display for WorkerInput {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            WorkerInput::Command(message) => {
-                write!(f, "controller ({}): ", message.generation)?;
-                command(f, &message.command)
-            }
+            WorkerInput::Command(message) => write!(f, "from the controller, {message}"),
             WorkerInput::Data {
                 generation,
                 channel,
                 seq,
                 item,
-            } => write!(f, "{item} on {channel} #{seq} ({generation})"),
+            } => write!(f, "{item} on {channel} #{seq} (gen {})", generation.0),
             WorkerInput::SourceRecords { task, count } => {
                 write!(f, "{} available to source {task}", records(*count as usize))
             }
@@ -91,14 +97,20 @@ impl Display for WorkerInput {
                 write!(f, "source {task} reaches the end of its input")
             }
             WorkerInput::SnapshotDone { task, epoch } => {
-                write!(f, "snapshot of {task} for {epoch} stored")
+                write!(f, "snapshot of task {task} for epoch {} stored", epoch.0)
             }
             WorkerInput::SnapshotFailed {
                 task,
                 epoch,
                 reason,
-            } => write!(f, "snapshot of {task} for {epoch} failed: {reason}"),
-            WorkerInput::TaskError { task, reason } => write!(f, "task {task} fails: {reason}"),
+            } => write!(
+                f,
+                "snapshot of task {task} for epoch {} failed: {reason:?}",
+                epoch.0
+            ),
+            WorkerInput::TaskError { task, reason } => {
+                write!(f, "task {task} fails: {reason:?}")
+            }
         }
     }
 }
@@ -106,14 +118,7 @@ impl Display for WorkerInput {
 impl Display for WorkerOutput {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            WorkerOutput::ToController(message) => {
-                write!(
-                    f,
-                    "{}/{} to controller: ",
-                    message.worker, message.generation
-                )?;
-                event(f, &message.event)
-            }
+            WorkerOutput::ToController(message) => write!(f, "to the controller, {message}"),
             WorkerOutput::SendData {
                 to_worker,
                 generation,
@@ -122,11 +127,14 @@ impl Display for WorkerOutput {
                 item,
             } => write!(
                 f,
-                "send {item} on {channel} #{seq} to {to_worker} ({generation})"
+                "send {item} on {channel} #{seq} to worker {} (gen {})",
+                to_worker.0, generation.0
             ),
-            WorkerOutput::Snapshot { task, epoch, state } => {
-                write!(f, "store snapshot of {task} for {epoch}: {state}")
-            }
+            WorkerOutput::Snapshot { task, epoch, state } => write!(
+                f,
+                "store snapshot of task {task} for epoch {}: {state}",
+                epoch.0
+            ),
             WorkerOutput::Write { task, record } => write!(f, "write {record} at sink {task}"),
             WorkerOutput::Commit {
                 task,
@@ -148,11 +156,15 @@ impl Display for WorkerRejected {
             R::TimeWentBackwards { now, last } => {
                 write!(f, "time went backwards: {now} is before {last}")
             }
-            R::WrongGeneration { got, current } => {
-                write!(f, "a message of {got}; this worker runs {current}")
-            }
+            R::WrongGeneration { got, current } => write!(
+                f,
+                "a message of gen {}; this worker runs gen {}",
+                got.0, current.0
+            ),
             R::UnknownTask { task } => write!(f, "the job has no task {task}"),
-            R::TaskNotOnWorker { task, worker } => write!(f, "task {task} runs on {worker}"),
+            R::TaskNotOnWorker { task, worker } => {
+                write!(f, "task {task} runs on worker {}", worker.0)
+            }
             R::TaskNotRunning { task } => write!(f, "task {task} no longer runs"),
             R::NotASource { task } => write!(f, "task {task} is not a source"),
             R::NotAChannel { channel } => write!(f, "no edge of the job carries {channel}"),
@@ -178,36 +190,44 @@ impl Display for WorkerRejected {
                 channel,
                 epoch,
                 last,
-            } => {
-                write!(f, "barrier {epoch} on {channel} is not newer than ")?;
-                epoch_or_nothing(f, *last)
+            } => write!(
+                f,
+                "barrier epoch {} on {channel} is not newer than {}",
+                epoch.0,
+                EpochOrNothing(*last)
+            ),
+            R::EpochNotIncreasing { epoch, last } => write!(
+                f,
+                "checkpoint epoch {} is not newer than {}",
+                epoch.0,
+                EpochOrNothing(*last)
+            ),
+            R::UnknownEpoch { epoch } => {
+                write!(f, "commit of epoch {}, never heard of here", epoch.0)
             }
-            R::EpochNotIncreasing { epoch, last } => {
-                write!(f, "checkpoint {epoch} is not newer than ")?;
-                epoch_or_nothing(f, *last)
-            }
-            R::UnknownEpoch { epoch } => write!(f, "commit of {epoch}, never heard of here"),
             R::NotAligned { task, epoch } => {
-                write!(f, "commit of {epoch} before {task} aligned it")
+                write!(
+                    f,
+                    "commit of epoch {} before task {task} aligned it",
+                    epoch.0
+                )
             }
-            R::EpochAborted { epoch } => write!(f, "commit of {epoch}, which was aborted"),
+            R::EpochAborted { epoch } => {
+                write!(f, "commit of epoch {}, which was aborted", epoch.0)
+            }
             R::EpochCompleted { epoch } => {
-                write!(f, "abort of {epoch}, which is committed or restored")
+                write!(f, "abort of epoch {}, committed or restored", epoch.0)
             }
-            R::NoSnapshotPending { task, epoch } => {
-                write!(f, "no snapshot of {task} for {epoch} is awaited")
-            }
+            R::NoSnapshotPending { task, epoch } => write!(
+                f,
+                "no snapshot of task {task} for epoch {} is awaited",
+                epoch.0
+            ),
             R::InputEnded { task } => write!(f, "the input of source {task} has ended"),
             R::TooManyRecords { count, max } => {
                 write!(f, "{} at once, more than {max}", records(*count as usize))
             }
-            R::Stopping { mode } => {
-                write!(
-                    f,
-                    "checkpoint refused: {} stop under way",
-                    StopMode::from(*mode)
-                )
-            }
+            R::Stopping { mode } => write!(f, "checkpoint refused: {mode} stop under way"),
         }
     }
 }
@@ -217,12 +237,11 @@ impl Display for WorkerError {
         match self {
             WorkerError::Job(e) => write!(f, "worker: {e}"),
             WorkerError::Config(e) => write!(f, "worker: {e}"),
-            WorkerError::UnknownWorker { worker, workers } => {
-                write!(
-                    f,
-                    "worker {worker} is not one of the job's {workers} workers"
-                )
-            }
+            WorkerError::UnknownWorker { worker, workers } => write!(
+                f,
+                "worker {} is not one of the job's {workers} workers",
+                worker.0
+            ),
             WorkerError::BadRestore { task, reason } => {
                 write!(f, "restore state of task {task}: {reason}")
             }
@@ -242,42 +261,13 @@ fn count(n: usize, thing: &str) -> String {
     }
 }
 
-fn epoch_or_nothing(f: &mut Formatter<'_>, epoch: Option<crate::Epoch>) -> fmt::Result {
-    match epoch {
-        Some(epoch) => write!(f, "{epoch}"),
-        None => f.write_str("nothing"),
-    }
-}
+struct EpochOrNothing(Option<Epoch>);
 
-fn command(f: &mut Formatter<'_>, command: &Command) -> fmt::Result {
-    match command {
-        Command::Checkpoint {
-            epoch,
-            then_stop: false,
-        } => write!(f, "checkpoint {epoch}"),
-        Command::Checkpoint {
-            epoch,
-            then_stop: true,
-        } => write!(f, "final checkpoint {epoch}"),
-        Command::Commit { epoch } => write!(f, "commit {epoch}"),
-        Command::Abort { epoch } => write!(f, "abort {epoch}"),
-        Command::Stop { mode } => write!(f, "{} stop", StopMode::from(*mode)),
-    }
-}
-
-fn event(f: &mut Formatter<'_>, event: &WorkerEvent) -> fmt::Result {
-    match event {
-        WorkerEvent::Ready => f.write_str("ready"),
-        WorkerEvent::Heartbeat => f.write_str("heartbeat"),
-        WorkerEvent::CheckpointAcked { task, epoch } => write!(f, "{task} acks {epoch}"),
-        WorkerEvent::CheckpointFailed {
-            task,
-            epoch,
-            reason,
-        } => write!(f, "{task} fails {epoch}: {reason}"),
-        WorkerEvent::Committed { task, epoch } => write!(f, "{task} commits {epoch}"),
-        WorkerEvent::InputEnded { task } => write!(f, "{task} reads the end of its input"),
-        WorkerEvent::TaskFinished { task } => write!(f, "{task} finishes"),
-        WorkerEvent::TaskFailed { task, reason } => write!(f, "{task} fails: {reason}"),
+impl Display for EpochOrNothing {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(epoch) => write!(f, "epoch {}", epoch.0),
+            None => f.write_str("nothing"),
+        }
     }
 }
