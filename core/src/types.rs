@@ -89,6 +89,11 @@ pub enum OperatorKind {
     Source,
     /// Consumes and produces records; has at least one input and one output.
     Transform,
+    /// A transform with state: it keeps a running count of the records it has seen per key
+    /// (the key derived from the record: [`crate::worker::Key`]) and forwards every record.
+    /// Its counts are part of its checkpoint snapshot and restored with it. It stands in the
+    /// graph where a transform may.
+    KeyedCount,
     /// Writes records out; has no outputs. A two-phase-commit sink pre-commits at each barrier
     /// and makes the data visible only on the controller's commit for that epoch.
     Sink {
@@ -424,13 +429,13 @@ impl Job {
                     return Err(JobError::SinkWithoutInput { operator: id })
                 }
                 OperatorKind::Sink { .. } => sinks += 1,
-                OperatorKind::Transform if !has_in => {
+                OperatorKind::Transform | OperatorKind::KeyedCount if !has_in => {
                     return Err(JobError::TransformWithoutInput { operator: id })
                 }
-                OperatorKind::Transform if !has_out => {
+                OperatorKind::Transform | OperatorKind::KeyedCount if !has_out => {
                     return Err(JobError::TransformWithoutOutput { operator: id })
                 }
-                OperatorKind::Transform => {}
+                OperatorKind::Transform | OperatorKind::KeyedCount => {}
             }
         }
         if sources == 0 {

@@ -1,18 +1,24 @@
 //! One worker fed arbitrary inputs, most of them wrong: it never panics, keeps its
 //! invariants, and an input it refuses leaves it exactly as it was, with nothing emitted
 //! (beyond the timers due by its time). An input at or past a deadline does exactly what
-//! `handle_timeout` and then the input would. Every run is recorded, and its trace replays
-//! to the same outcomes.
+//! `handle_timeout` and then the input would. Every checkpoint the worker snapshotted whole
+//! restores to the keyed counts it holds. Every run is recorded, and its trace replays to
+//! the same outcomes.
 
 mod worker_common;
 
 use proptest::prelude::*;
-use quiesce_core::trace::{replay, Line, Outcome};
+use quiesce_core::trace::{replay, Line, Machine, Outcome};
 use quiesce_core::worker::trace::{WorkerRecorder, WorkerSetup};
-use quiesce_core::worker::{Channel, Item, Partition, Record, Worker, WorkerConfig, WorkerInput};
-use quiesce_core::{
-    Command, Epoch, Generation, OperatorId, StopJobMode, TaskId, Time, ToWorker, WorkerId,
+use quiesce_core::worker::{
+    Channel, Item, Partition, Record, Restore, TaskSnapshot, Worker, WorkerConfig, WorkerInput,
+    WorkerOutput,
 };
+use quiesce_core::{
+    Command, Epoch, Generation, OperatorId, OperatorKind, StopJobMode, TaskId, Time, ToWorker,
+    WorkerId,
+};
+use std::collections::BTreeMap;
 use worker_common::*;
 
 const G: Generation = Generation(3);
@@ -70,6 +76,107 @@ fn input() -> impl Strategy<Value = WorkerInput> {
     ]
 }
 
+/// The channels from other workers into this one, and the `seq` each expects next: a data
+/// input made plausible travels on one of them, in sequence, so that barriers of both
+/// workers meet and tasks align, snapshot and commit.
+struct Channels {
+    remote: Vec<Channel>,
+    next_seq: BTreeMap<Channel, u64>,
+}
+
+impl Channels {
+    fn of(setup: &WorkerSetup) -> Channels {
+        let job = &setup.job;
+        let mut remote = Vec::new();
+        for to in job.tasks_of(setup.worker) {
+            for up in job.inputs_of(to.operator) {
+                let parallelism = job.operator(up).map_or(0, |o| o.parallelism);
+                for subtask in 0..parallelism {
+                    let from = TaskId {
+                        operator: up,
+                        subtask,
+                    };
+                    if job.worker_of(from) != Some(setup.worker) {
+                        remote.push(Channel { from, to });
+                    }
+                }
+            }
+        }
+        Channels {
+            remote,
+            next_seq: BTreeMap::new(),
+        }
+    }
+
+    /// A data input moved onto a real channel, next in sequence, of this generation (its
+    /// random `seq` picks the channel); anything else as it was.
+    fn plausible(&self, input: WorkerInput) -> WorkerInput {
+        match input {
+            WorkerInput::Data { seq, item, .. } if !self.remote.is_empty() => {
+                let channel = self.remote[seq as usize % self.remote.len()];
+                let seq = self.next_seq.get(&channel).copied().unwrap_or(0);
+                WorkerInput::Data {
+                    generation: G,
+                    channel,
+                    seq,
+                    item,
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn accepted(&mut self, input: &WorkerInput) {
+        if let WorkerInput::Data { channel, .. } = input {
+            *self.next_seq.entry(*channel).or_insert(0) += 1;
+        }
+    }
+}
+
+/// Every checkpoint for which the worker snapshotted all its stateful tasks restores: a
+/// worker built from those snapshots holds the keyed counts they say.
+fn restores_keyed_state(setup: &WorkerSetup, outputs: Vec<WorkerOutput>) -> Result<(), String> {
+    let mut by_epoch: BTreeMap<Epoch, Vec<(TaskId, TaskSnapshot)>> = BTreeMap::new();
+    for out in outputs {
+        if let WorkerOutput::Snapshot { task, epoch, state } = out {
+            by_epoch.entry(epoch).or_default().push((task, state));
+        }
+    }
+    let stateful = setup.job.tasks_of(setup.worker).into_iter().filter(|t| {
+        match setup.job.operator(t.operator).map(|o| o.kind) {
+            Some(OperatorKind::Sink { two_phase_commit }) => two_phase_commit,
+            Some(OperatorKind::Transform) | None => false,
+            Some(_) => true,
+        }
+    });
+    let stateful: Vec<TaskId> = stateful.collect();
+    for (epoch, tasks) in by_epoch {
+        if !stateful.iter().all(|s| tasks.iter().any(|(t, _)| t == s)) {
+            continue;
+        }
+        let restore = Restore {
+            epoch,
+            tasks: tasks.clone(),
+        };
+        let worker = <Worker as Machine>::build(&setup.clone().with_restore(restore))
+            .map_err(|e| format!("the snapshots of {epoch} do not restore: {e}"))?;
+        for (task, state) in tasks {
+            if let TaskSnapshot::Keyed { counts } = state {
+                let held: Vec<_> = worker
+                    .keyed_counts(task)
+                    .into_iter()
+                    .flatten()
+                    .map(|(&k, &n)| (k, n))
+                    .collect();
+                if held != counts {
+                    return Err(format!("{task} restored {held:?} from {counts:?}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -84,15 +191,18 @@ proptest! {
     #[test]
     fn worker_survives_arbitrary_inputs_a_refused_one_changes_nothing_and_its_trace_replays(
         which in 0..2usize,
-        steps in prop::collection::vec((input(), 0..3u64, prop::bool::weighted(0.1)), 0..80),
+        steps in prop::collection::vec(
+            (input(), 0..3u64, prop::bool::weighted(0.1), prop::bool::weighted(0.7)),
+            0..80,
+        ),
         // Large steps reach the heartbeat's deadline with inputs, not only with timeouts.
         dt_ms in prop_oneof![Just(1u64), Just(400)],
     ) {
-        // Sources, a transform and sinks over two workers: worker 1 has local and remote
+        // Sources, a keyed count and sinks over two workers: worker 1 has local and remote
         // channels, sources and sinks of both kinds.
         let jobs = [
             job(
-                vec![source("read", 2), transform("map", 2), sink("out", 2, true)],
+                vec![source("read", 2), keyed("count", 2), sink("out", 2, true)],
                 &[(0, 1), (1, 2)],
                 2,
             ),
@@ -105,11 +215,14 @@ proptest! {
         let job = jobs[which].clone();
         let config = WorkerConfig::default();
         let setup = WorkerSetup::new(job, WorkerId(1), G, config, Time(100));
-        let mut w = WorkerRecorder::in_memory(setup).expect("valid");
+        let mut w = WorkerRecorder::in_memory(setup.clone()).expect("valid");
+        let mut snapshots = Vec::new();
+        let mut channels = Channels::of(&setup);
         let mut now = Time(100);
-        for (input, dt, backwards) in steps {
+        for (input, dt, backwards, plausible) in steps {
+            let input = if plausible { channels.plausible(input) } else { input };
             now = if backwards { Time(now.0.saturating_sub(5)) } else { now.plus_ms(dt * dt_ms) };
-            let _carried_out = w.drain();
+            snapshots.extend(w.drain());
             // What the timers due by `now` do on their own: a refused input does no more.
             let mut before = w.machine().clone();
             let due = before.poll_timeout().is_some_and(|d| now >= d);
@@ -119,15 +232,21 @@ proptest! {
                 before.handle_timeout(now);
             }
             let timer_outputs = drain(&mut before);
-            if w.handle(now, input).is_err() {
+            let result = w.handle(now, input.clone());
+            if result.is_err() {
                 prop_assert!(w.machine() == &before, "a refused input changed the worker");
                 prop_assert_eq!(w.drain(), timer_outputs, "a refused input emitted output");
+            } else {
+                channels.accepted(&input);
             }
             prop_assert!(w.machine().check_invariants().is_ok(), "{:?}", w.machine().check_invariants());
             if dt == 2 {
                 w.handle_timeout(now);
             }
         }
+        snapshots.extend(w.drain());
+        let restored = restores_keyed_state(&setup, snapshots);
+        prop_assert!(restored.is_ok(), "{}", restored.unwrap_err());
         // The run's trace, through JSON Lines and back, replays to the very same outcome at
         // every step.
         let status = w.machine().status();

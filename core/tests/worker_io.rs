@@ -4,7 +4,7 @@
 mod worker_common;
 
 use quiesce_core::worker::{
-    Channel, Item, Partition, Record, Restore, TaskSnapshot, Transaction, TransactionId,
+    Channel, Item, Key, Partition, Record, Restore, TaskSnapshot, Transaction, TransactionId,
     WorkerInput, WorkerOutput, WorkerRejected,
 };
 use quiesce_core::{
@@ -136,6 +136,16 @@ fn worker_io_outputs_display_in_domain_words() {
                 },
             },
             "store snapshot of task 2/0 for epoch 4: 1 pre-commit, 2 records",
+        ),
+        (
+            WorkerOutput::Snapshot {
+                task: task(1, 0),
+                epoch: Epoch(2),
+                state: TaskSnapshot::Keyed {
+                    counts: vec![(Key::of(rec(1)), 2), (Key::of(rec(2)), 3)],
+                },
+            },
+            "store snapshot of task 1/0 for epoch 2: 2 keys, 5 records counted",
         ),
     ];
     for (output, line) in cases {

@@ -4,7 +4,8 @@
 //! panic or break an invariant, and no sink commits a record twice, in any run. Then
 //! everything heals and the job ends one of three ways: a checkpoint stop, a graceful stop,
 //! or every input ending (the job finishes through a final checkpoint). If it ends that way,
-//! the sinks hold exactly the records it promises.
+//! the sinks hold exactly the records it promises, and each keyed count is what they hold.
+//! In every run, every keyed snapshot holds what its checkpoint's source positions imply.
 
 mod worker_common;
 
@@ -21,22 +22,18 @@ fn jobs() -> Vec<quiesce_core::Job> {
             &[(0, 1)],
             2,
         ),
-        // source(2) -> map(3) -> sink(2), three workers.
+        // source(2) -> keyed count(3) -> sink(2), three workers.
         job(
-            vec![
-                source("read", 2),
-                transform("map", 3),
-                sink("write", 2, true),
-            ],
+            vec![source("read", 2), keyed("count", 3), sink("write", 2, true)],
             &[(0, 1), (1, 2)],
             3,
         ),
-        // Two sources joined, fanned out to two sinks, two workers.
+        // Two sources joined by a keyed count, fanned out to two sinks, two workers.
         job(
             vec![
                 source("left", 1),
                 source("right", 2),
-                transform("join", 2),
+                keyed("join", 2),
                 sink("a", 1, true),
                 sink("b", 2, true),
             ],
@@ -148,6 +145,9 @@ proptest! {
         for records in by_sink.values() {
             assert_distinct(records);
         }
+        // Every keyed snapshot, in any run, holds what its checkpoint's positions imply.
+        let keyed = sys.cluster.check_keyed_snapshots();
+        prop_assert!(keyed.is_ok(), "{}", keyed.unwrap_err());
         let expected = match (status.state, status.stop) {
             (State::Finished, _) => {
                 // Every source ended and answered the final checkpoint with its end.
@@ -177,6 +177,9 @@ proptest! {
                 let records = by_sink.get(&op).cloned().unwrap_or_default();
                 prop_assert_eq!(records, expected.clone(), "sink {}", op);
             }
+            // Each key's count is what the sinks committed: no record counted twice or lost.
+            let keyed = sys.cluster.check_keyed_against_commits();
+            prop_assert!(keyed.is_ok(), "{}", keyed.unwrap_err());
             // A sink without two-phase commit writes at least once.
             let plain = job.operators.iter().position(|o| {
                 o.kind == OperatorKind::Sink { two_phase_commit: false }

@@ -1,5 +1,6 @@
 //! The controller and the workers of a job wired together in memory, run by a small
-//! deterministic loop: checkpoints, then each way of stopping, checked against the sources.
+//! deterministic loop: checkpoints, then each way of stopping, checked against the sources:
+//! what the sinks committed, and the keyed counts (in every checkpoint, and at the end).
 
 mod worker_common;
 
@@ -7,26 +8,22 @@ use quiesce_core::{Generation, State, StopMode, WorkerId};
 use worker_common::system::{config, Action, System};
 use worker_common::*;
 
-/// Two sources -> transform(3) -> two-phase-commit sink(2), on three workers.
+/// Two sources -> keyed count(3) -> two-phase-commit sink(2), on three workers.
 fn pipeline() -> quiesce_core::Job {
     job(
-        vec![
-            source("read", 2),
-            transform("map", 3),
-            sink("write", 2, true),
-        ],
+        vec![source("read", 2), keyed("count", 3), sink("write", 2, true)],
         &[(0, 1), (1, 2)],
         3,
     )
 }
 
-/// Two source operators joined, fanned out to two sinks, on two workers.
+/// Two source operators joined by a keyed count, fanned out to two sinks, on two workers.
 fn join_fan_out() -> quiesce_core::Job {
     job(
         vec![
             source("left", 1),
             source("right", 2),
-            transform("join", 2),
+            keyed("join", 2),
             sink("a", 1, true),
             sink("b", 2, true),
         ],
@@ -55,6 +52,18 @@ fn committed_exactly(sys: &System, expected: &[quiesce_core::worker::Record]) {
     assert_distinct(&committed);
     assert_eq!(committed.len(), expected.len());
     assert_eq!(committed, expected);
+}
+
+/// Every keyed snapshot holds what its checkpoint's source positions imply; if every record
+/// through the keyed tasks was committed (`all_committed`), their counts are what the sinks
+/// committed.
+fn keyed_exactly_once(sys: &System, all_committed: bool) {
+    let snapshots = sys.cluster.check_keyed_snapshots().unwrap();
+    assert!(snapshots > 0, "no keyed snapshot was checked");
+    if all_committed {
+        let pairs = sys.cluster.check_keyed_against_commits().unwrap();
+        assert!(pairs > 0, "no keyed state was compared with a sink");
+    }
 }
 
 #[test]
@@ -91,6 +100,7 @@ fn worker_and_controller_checkpoint_stop_commits_each_offset_up_to_the_final_bar
             assert_distinct(records);
             assert_eq!(records, &records_below(&positions));
         }
+        keyed_exactly_once(&sys, true);
     }
 }
 
@@ -112,6 +122,7 @@ fn worker_and_controller_graceful_stop_delivers_every_record_read() {
     let expected = records_below(&sys.positions_now());
     assert!(expected.len() > 20);
     committed_exactly(&sys, &expected);
+    keyed_exactly_once(&sys, true);
 }
 
 #[test]
@@ -134,6 +145,7 @@ fn worker_and_controller_immediate_stop_ends_at_once_and_commits_nothing_twice()
     let read = records_below(&sys.positions_now());
     assert!(done.iter().all(|r| committed.binary_search(r).is_ok()));
     assert!(committed.iter().all(|r| read.binary_search(r).is_ok()));
+    keyed_exactly_once(&sys, false);
 }
 
 #[test]
@@ -160,6 +172,7 @@ fn worker_and_controller_restore_after_a_crash_keeps_exactly_once() {
     assert_eq!(status.state, State::Stopped);
     let last = status.final_checkpoint.expect("a final checkpoint");
     committed_exactly(&sys, &records_below(&sys.positions_at(last)));
+    keyed_exactly_once(&sys, true);
 }
 
 #[test]
@@ -215,6 +228,7 @@ fn worker_and_controller_restore_commits_a_persisted_checkpoint_the_old_generati
     assert_eq!(status.state, State::Stopped);
     let last = status.final_checkpoint.expect("a final checkpoint");
     committed_exactly(&sys, &records_below(&sys.positions_at(last)));
+    keyed_exactly_once(&sys, true);
 }
 
 /// The states after the last `Running`: how the job ended.
@@ -267,6 +281,7 @@ fn worker_and_controller_end_of_input_finishes_through_a_final_checkpoint_with_e
             .keys()
             .all(|(_, id)| matches!(id, quiesce_core::worker::TransactionId::Epoch(_))));
         assert_eq!(sys.rejected_by_controller, 0);
+        keyed_exactly_once(&sys, true);
     }
 }
 
@@ -382,6 +397,7 @@ fn crash_while_finishing(job: &quiesce_core::Job, victim: quiesce_core::TaskId, 
         .workers
         .iter()
         .all(|w| w.status().all_tasks_over()));
+    keyed_exactly_once(&sys, true);
 }
 
 #[test]

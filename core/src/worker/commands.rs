@@ -90,17 +90,7 @@ impl Worker {
             if !sink.two_phase_commit {
                 continue;
             }
-            let transactions = if keep {
-                sink.sealed
-                    .iter()
-                    .filter(|t| t.epoch <= epoch)
-                    .cloned()
-                    .collect()
-            } else {
-                sink.take_sealed_through(epoch)
-            };
-            for txn in transactions {
-                sink.committed += txn.records.len() as u64;
+            for txn in sink.commit_through(epoch, keep) {
                 self.outputs.push_back(WorkerOutput::Commit {
                     task: id,
                     transaction: TransactionId::Epoch(txn.epoch),

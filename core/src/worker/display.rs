@@ -4,7 +4,7 @@
 //! quoted, so that a line stays one line.
 
 use super::io::{Item, TaskSnapshot, Transaction, TransactionId, WorkerInput, WorkerOutput};
-use super::{TaskPhase, WorkerError, WorkerRejected};
+use super::{Key, TaskPhase, WorkerError, WorkerRejected};
 use crate::types::Epoch;
 use std::fmt::{self, Display, Formatter};
 
@@ -59,7 +59,17 @@ impl Display for TaskSnapshot {
                     records(held)
                 )
             }
+            TaskSnapshot::Keyed { counts } => {
+                let total: u64 = counts.iter().map(|&(_, n)| n).sum();
+                write!(f, "{}, {total} records counted", count(counts.len(), "key"))
+            }
         }
+    }
+}
+
+impl Display for Key {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/k{}", self.partition, self.bucket)
     }
 }
 

@@ -47,12 +47,12 @@ impl Worker {
         match &mut self.tasks[t].role {
             Role::Source { .. } => {}
             Role::Transform => self.emit(t, Item::Record(record)),
+            Role::Keyed(state) => {
+                state.count(record);
+                self.emit(t, Item::Record(record));
+            }
             Role::Sink(sink) => {
-                sink.accepted += 1;
-                if sink.two_phase_commit {
-                    sink.open.push(record);
-                } else {
-                    sink.written += 1;
+                if let Some(record) = sink.take(record) {
                     self.outputs
                         .push_back(WorkerOutput::Write { task: id, record });
                 }
@@ -111,9 +111,12 @@ impl Worker {
                 Role::Sink(sink) if sink.two_phase_commit => {
                     sink.seal(epoch);
                     TaskSnapshot::Sink {
-                        pending: sink.sealed.clone(),
+                        pending: sink.sealed().to_vec(),
                     }
                 }
+                Role::Keyed(state) => TaskSnapshot::Keyed {
+                    counts: state.snapshot(),
+                },
                 Role::Sink(_) | Role::Transform => TaskSnapshot::Stateless,
             };
             task.pending.insert(epoch, then_stop);
@@ -164,19 +167,15 @@ impl Worker {
         let id = task.id;
         if let Role::Sink(sink) = &mut task.role {
             if sink.two_phase_commit {
-                sink.drained = true;
-                let mut commits = Vec::new();
-                for txn in std::mem::take(&mut sink.sealed) {
-                    commits.push((TransactionId::Epoch(txn.epoch), txn.records));
-                }
-                if !sink.open.is_empty() {
-                    commits.push((
-                        TransactionId::Drain(generation),
-                        std::mem::take(&mut sink.open),
-                    ));
+                let (sealed, open) = sink.commit_all();
+                let mut commits: Vec<_> = sealed
+                    .into_iter()
+                    .map(|txn| (TransactionId::Epoch(txn.epoch), txn.records))
+                    .collect();
+                if !open.is_empty() {
+                    commits.push((TransactionId::Drain(generation), open));
                 }
                 for (transaction, records) in commits {
-                    sink.committed += records.len() as u64;
                     self.outputs.push_back(WorkerOutput::Commit {
                         task: id,
                         transaction,

@@ -1,5 +1,6 @@
 //! What goes into and comes out of a worker: the data path, snapshots, commits.
 
+use super::keyed::Key;
 use crate::protocol::{FromWorker, ToWorker};
 use crate::types::{Epoch, Generation, OperatorId, TaskId, WorkerId};
 use serde::{Deserialize, Serialize};
@@ -139,6 +140,13 @@ pub enum TaskSnapshot {
         /// Its transactions, oldest first, the last one being the epoch's own (if it
         /// received any record).
         pending: Vec<Transaction>,
+    },
+    /// A keyed task ([`OperatorKind::KeyedCount`](crate::OperatorKind::KeyedCount)): its
+    /// running counts.
+    Keyed {
+        /// How many records of each key it took before the barrier, in key order; keys it
+        /// never saw are left out.
+        counts: Vec<(Key, u64)>,
     },
 }
 

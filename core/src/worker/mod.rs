@@ -120,6 +120,24 @@
 //! pre-commit never changes once sealed, and the external system ignores a repeated commit of
 //! the same identity.
 //!
+//! # Keyed state
+//!
+//! A [`KeyedCount`](crate::OperatorKind::KeyedCount) task keeps a running count per [`Key`]
+//! of the records it takes, and forwards every record. A record's key is derived from the
+//! record alone (its partition, and its offset modulo [`Key::PER_PARTITION`]); records are
+//! routed by partition, so one subtask owns each key. At a barrier it snapshots its counts
+//! ([`TaskSnapshot::Keyed`]): alignment holds back what came after the barrier on any input,
+//! so the counts are exactly those of the records before the sources' snapshot positions. A
+//! restore takes them back (and refuses counts of keys that cannot reach the task), and the
+//! sources read on from their positions, so no record is counted twice or lost across a
+//! restore.
+//!
+//! That is what the exactly-once checks of the tests ask of keyed state, in every run with
+//! crashes and restores: every keyed snapshot holds, per key, the count of the records below
+//! the source positions of the same checkpoint; and when a run ends with everything committed
+//! (a checkpoint stop, a graceful stop, the end of input), each keyed operator's counts are,
+//! per key, the records its downstream two-phase-commit sinks committed.
+//!
 //! # How tasks end
 //!
 //! - `then_stop` checkpoint: a task finishes right after its part of it: sources after
@@ -152,9 +170,14 @@
 //! # Invariants
 //!
 //! [`Worker::check_invariants`] checks barrier alignment (a blocked channel's barrier is newer
-//! than the last aligned one, ended channels hold nothing), the sink ledger (every record a sink
-//! took is held, committed, written or dropped exactly once, held records are distinct) and
-//! the epoch bookkeeping. Debug builds assert it after every `handle*` call.
+//! than the last aligned one, ended channels hold nothing), the sink ledger (every record a
+//! sink took is held, committed, written or dropped exactly once) and the epoch bookkeeping.
+//! Debug builds assert it after every `handle*` call, so it costs the same whatever the tasks
+//! hold: the ledger's counters move with the records, and the check reads counters, never
+//! records. [`Worker::check_invariants_full`] adds what needs a pass over everything held (a
+//! sink's records are distinct and in offset order, its counters match its records, a keyed
+//! task's counts add up to what it restored and took); tests run it at checkpoints and at
+//! the end of runs.
 //!
 //! # Replay and planted bugs
 //!
@@ -173,6 +196,8 @@ mod flow;
 mod inputs;
 mod invariants;
 mod io;
+mod keyed;
+mod ledger;
 pub mod mutants;
 mod rejected;
 mod restore;
@@ -185,6 +210,7 @@ pub use io::{
     Channel, Item, Partition, Record, Restore, TaskSnapshot, Transaction, TransactionId,
     WorkerInput, WorkerOutput,
 };
+pub use keyed::Key;
 pub use rejected::{WorkerError, WorkerRejected};
 pub use status::{TaskPhase, TaskStatus, WorkerStatus};
 
@@ -192,9 +218,11 @@ use crate::plan::Plan;
 use crate::protocol::{FromWorker, StopJobMode, WorkerEvent};
 use crate::types::WorkerId;
 use crate::types::{Epoch, Generation, Job, OperatorId, OperatorKind, TaskId, Time};
+use keyed::KeyedState;
+use ledger::SinkState;
 use mutants::WorkerMutant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use task::{InputChannel, Role, SinkState, Task};
+use task::{InputChannel, Role, Task};
 
 /// Most aborted epochs remembered at once; the oldest is forgotten first (its late barriers
 /// would then only take a snapshot nobody asks about).
@@ -299,6 +327,7 @@ impl Worker {
             Some(OperatorKind::Sink { two_phase_commit }) => {
                 Role::Sink(SinkState::new(two_phase_commit))
             }
+            Some(OperatorKind::KeyedCount) => Role::Keyed(KeyedState::default()),
             Some(OperatorKind::Transform) | None => Role::Transform,
         };
         let mut inputs = Vec::new();
@@ -346,82 +375,6 @@ impl Worker {
         {
             let _ = m;
             false
-        }
-    }
-
-    // ---- getters ----
-
-    /// The worker slot it fills.
-    pub fn worker(&self) -> WorkerId {
-        self.worker
-    }
-
-    /// The generation it belongs to: it refuses commands and data of any other.
-    pub fn generation(&self) -> Generation {
-        self.generation
-    }
-
-    /// Its settings.
-    pub fn config(&self) -> &WorkerConfig {
-        &self.config
-    }
-
-    /// The tasks this worker hosts, in [`Job::tasks`] order.
-    pub fn tasks(&self) -> impl Iterator<Item = TaskId> + '_ {
-        self.tasks.iter().map(|t| t.id)
-    }
-
-    /// The phase of a hosted task.
-    pub fn task_phase(&self, task: TaskId) -> Option<TaskPhase> {
-        self.task_position(task).map(|t| self.tasks[t].phase)
-    }
-
-    /// A two-phase-commit sink's pre-committed, uncommitted transactions, oldest first.
-    pub fn pre_commits(&self, task: TaskId) -> Option<&[Transaction]> {
-        let t = self.task_position(task)?;
-        self.tasks[t].two_phase_sink().map(|s| s.sealed.as_slice())
-    }
-
-    /// A two-phase-commit sink's open transaction: records since its last pre-commit.
-    pub fn open_transaction(&self, task: TaskId) -> Option<&[Record]> {
-        let t = self.task_position(task)?;
-        self.tasks[t].two_phase_sink().map(|s| s.open.as_slice())
-    }
-
-    /// Everything about the worker, for callers, tests and the model checker.
-    pub fn status(&self) -> WorkerStatus {
-        let tasks = self
-            .tasks
-            .iter()
-            .map(|t| {
-                let sink = t.two_phase_sink();
-                TaskStatus {
-                    task: t.id,
-                    phase: t.phase,
-                    last_aligned: t.last_aligned,
-                    aligning: t.aligning(),
-                    queued: t.queued(),
-                    pending_snapshots: t.pending.keys().copied().collect(),
-                    next_offset: match t.role {
-                        Role::Source { next_offset } => Some(next_offset),
-                        _ => None,
-                    },
-                    input_ended: t.input_ended,
-                    open_records: sink.map_or(0, |s| s.open.len() as u64),
-                    pre_commits: sink
-                        .map_or(Vec::new(), |s| s.sealed.iter().map(|t| t.epoch).collect()),
-                }
-            })
-            .collect();
-        WorkerStatus {
-            worker: self.worker,
-            generation: self.generation,
-            restored: self.restored,
-            last_epoch: self.last_epoch,
-            committed_through: self.committed_through,
-            stop: self.stop,
-            tasks,
-            now: self.now,
         }
     }
 

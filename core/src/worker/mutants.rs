@@ -22,16 +22,20 @@ pub enum WorkerMutant {
     /// An input handled at or past the heartbeat's deadline applies before the heartbeat
     /// fires: the late input outruns the timer.
     InputOutrunsTimers,
+    /// A keyed task restored from a checkpoint starts its counts from zero: the records the
+    /// checkpoint covers are read on from after it, so they are never counted again.
+    KeyedStateNotRestored,
 }
 
 impl WorkerMutant {
     /// Every known bug.
-    pub const ALL: [WorkerMutant; 5] = [
+    pub const ALL: [WorkerMutant; 6] = [
         WorkerMutant::AbortDropsRecords,
         WorkerMutant::CommitKeepsPreCommits,
         WorkerMutant::NoAlignment,
         WorkerMutant::AcceptOtherGeneration,
         WorkerMutant::InputOutrunsTimers,
+        WorkerMutant::KeyedStateNotRestored,
     ];
 
     /// The property that must catch this bug.
@@ -42,6 +46,7 @@ impl WorkerMutant {
             WorkerMutant::NoAlignment => Property::ExactlyOnce,
             WorkerMutant::AcceptOtherGeneration => Property::StaleGenerationInert,
             WorkerMutant::InputOutrunsTimers => Property::TimersBeforeInputs,
+            WorkerMutant::KeyedStateNotRestored => Property::ExactlyOnce,
         }
     }
 
@@ -53,6 +58,7 @@ impl WorkerMutant {
             WorkerMutant::NoAlignment => "no-alignment",
             WorkerMutant::AcceptOtherGeneration => "accept-other-generation",
             WorkerMutant::InputOutrunsTimers => "input-outruns-timers",
+            WorkerMutant::KeyedStateNotRestored => "keyed-state-not-restored",
         }
     }
 }

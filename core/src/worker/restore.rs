@@ -1,5 +1,7 @@
 //! A worker of a new generation starts from a checkpoint: its tasks' snapshots, checked.
 
+use super::keyed::check_restored_counts;
+use super::mutants::WorkerMutant;
 use super::task::Role;
 use super::{Restore, TaskSnapshot, Transaction, Worker, WorkerError};
 use crate::types::{Epoch, TaskId};
@@ -11,6 +13,7 @@ impl Worker {
             task,
             reason: reason.to_string(),
         };
+        let keyed_restores = !self.bug(WorkerMutant::KeyedStateNotRestored);
         let mut seen = BTreeSet::new();
         for (id, snapshot) in restore.tasks {
             let Some(t) = self.task_position(id) else {
@@ -27,17 +30,21 @@ impl Worker {
                 (Role::Sink(sink), TaskSnapshot::Stateless) if !sink.two_phase_commit => {}
                 (Role::Sink(sink), TaskSnapshot::Sink { pending }) if sink.two_phase_commit => {
                     check_restored_pending(&pending, restore.epoch).map_err(|r| bad(id, r))?;
-                    sink.sealed = pending
-                        .into_iter()
-                        .filter(|t| !t.records.is_empty())
-                        .collect();
-                    sink.restored = sink.held();
+                    sink.restore(pending);
+                }
+                (Role::Keyed(state), TaskSnapshot::Keyed { counts }) => {
+                    check_restored_counts(&self.job, id, &counts).map_err(|r| bad(id, r))?;
+                    if keyed_restores {
+                        state.restore(counts);
+                    }
                 }
                 _ => return Err(bad(id, "the snapshot is of another kind of task")),
             }
         }
         for task in &self.tasks {
-            let needed = task.is_source() || task.two_phase_sink().is_some();
+            let needed = task.is_source()
+                || task.two_phase_sink().is_some()
+                || matches!(task.role, Role::Keyed(_));
             if needed && !seen.contains(&task.id) {
                 return Err(bad(task.id, "no snapshot for a stateful task"));
             }

@@ -1,8 +1,12 @@
 //! Where a worker and its tasks stand, for callers, tests and the model checker.
 
+use super::ledger::SinkState;
+use super::task::Role;
+use super::{Key, Record, Transaction, Worker, WorkerConfig};
 use crate::protocol::StopJobMode;
 use crate::types::{Epoch, Generation, TaskId, Time, WorkerId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Where a task stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,5 +93,90 @@ impl WorkerStatus {
     #[must_use]
     pub fn all_tasks_over(&self) -> bool {
         self.tasks.iter().all(|t| t.phase.is_over())
+    }
+}
+
+/// What a worker can be asked about itself.
+impl Worker {
+    /// The worker slot it fills.
+    pub fn worker(&self) -> WorkerId {
+        self.worker
+    }
+
+    /// The generation it belongs to: it refuses commands and data of any other.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// The tasks this worker hosts, in [`Job::tasks`](crate::Job::tasks) order.
+    pub fn tasks(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.tasks.iter().map(|t| t.id)
+    }
+
+    /// The phase of a hosted task.
+    pub fn task_phase(&self, task: TaskId) -> Option<TaskPhase> {
+        self.task_position(task).map(|t| self.tasks[t].phase)
+    }
+
+    /// A two-phase-commit sink's pre-committed, uncommitted transactions, oldest first.
+    pub fn pre_commits(&self, task: TaskId) -> Option<&[Transaction]> {
+        let t = self.task_position(task)?;
+        self.tasks[t].two_phase_sink().map(SinkState::sealed)
+    }
+
+    /// A two-phase-commit sink's open transaction: records since its last pre-commit.
+    pub fn open_transaction(&self, task: TaskId) -> Option<&[Record]> {
+        let t = self.task_position(task)?;
+        self.tasks[t].two_phase_sink().map(SinkState::open)
+    }
+
+    /// A keyed task's running count per key: restored, then one per record it took.
+    pub fn keyed_counts(&self, task: TaskId) -> Option<&BTreeMap<Key, u64>> {
+        match &self.tasks[self.task_position(task)?].role {
+            Role::Keyed(state) => Some(state.counts()),
+            _ => None,
+        }
+    }
+
+    /// Everything about the worker, for callers, tests and the model checker.
+    pub fn status(&self) -> WorkerStatus {
+        let tasks = self
+            .tasks
+            .iter()
+            .map(|t| {
+                let sink = t.two_phase_sink();
+                TaskStatus {
+                    task: t.id,
+                    phase: t.phase,
+                    last_aligned: t.last_aligned,
+                    aligning: t.aligning(),
+                    queued: t.queued(),
+                    pending_snapshots: t.pending.keys().copied().collect(),
+                    next_offset: match t.role {
+                        Role::Source { next_offset } => Some(next_offset),
+                        _ => None,
+                    },
+                    input_ended: t.input_ended,
+                    open_records: sink.map_or(0, |s| s.open().len() as u64),
+                    pre_commits: sink
+                        .map_or(Vec::new(), |s| s.sealed().iter().map(|t| t.epoch).collect()),
+                }
+            })
+            .collect();
+        WorkerStatus {
+            worker: self.worker,
+            generation: self.generation,
+            restored: self.restored,
+            last_epoch: self.last_epoch,
+            committed_through: self.committed_through,
+            stop: self.stop,
+            tasks,
+            now: self.now,
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The state of one hosted task: its input channels, its role, its checkpoint progress.
 
-use super::io::{Item, Partition, Record, Transaction};
+use super::io::{Item, Partition};
+use super::keyed::KeyedState;
+use super::ledger::SinkState;
 use super::TaskPhase;
 use crate::types::{Epoch, TaskId};
 use std::collections::{BTreeMap, VecDeque};
@@ -49,94 +51,12 @@ impl InputChannel {
     }
 }
 
-/// What a sink holds, and a count of every record that went through it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub(super) struct SinkState {
-    pub two_phase_commit: bool,
-    /// Records since the last barrier: the open transaction.
-    pub open: Vec<Record>,
-    /// Pre-committed transactions awaiting the controller's commit, oldest first.
-    pub sealed: Vec<Transaction>,
-    /// Records of pre-commits restored from a checkpoint.
-    pub restored: u64,
-    /// Records taken from the input channels.
-    pub accepted: u64,
-    pub committed: u64,
-    pub written: u64,
-    /// Records lost with the task (an immediate stop or a failure).
-    pub dropped: u64,
-    /// A graceful stop drained the sink: it committed everything it held and finished.
-    pub drained: bool,
-}
-
-impl SinkState {
-    pub fn new(two_phase_commit: bool) -> SinkState {
-        SinkState {
-            two_phase_commit,
-            ..SinkState::default()
-        }
-    }
-
-    /// Every record the sink holds now.
-    pub fn held(&self) -> u64 {
-        let sealed: usize = self.sealed.iter().map(|t| t.records.len()).sum();
-        (self.open.len() + sealed) as u64
-    }
-
-    /// Moves the open transaction into a pre-commit for `epoch` (if it holds anything).
-    pub fn seal(&mut self, epoch: Epoch) {
-        if !self.open.is_empty() {
-            let records = std::mem::take(&mut self.open);
-            self.sealed.push(Transaction { epoch, records });
-        }
-    }
-
-    /// Takes every pre-commit up to `epoch`, oldest first.
-    pub fn take_sealed_through(&mut self, epoch: Epoch) -> Vec<Transaction> {
-        let keep = self
-            .sealed
-            .iter()
-            .position(|t| t.epoch > epoch)
-            .unwrap_or(self.sealed.len());
-        let rest = self.sealed.split_off(keep);
-        std::mem::replace(&mut self.sealed, rest)
-    }
-
-    /// Drops the pre-commit of `epoch` as a transaction; its records go back into the open
-    /// transaction, so the next pre-commit carries them.
-    ///
-    /// The open transaction may already hold records carried from a later aborted epoch (its
-    /// abort arrived first), so the records are merged in offset order rather than put in
-    /// front: each partition's records stay in the order they arrived.
-    ///
-    /// `lose_records` re-introduces the bug of dropping them (see the `mutants` feature).
-    pub fn abort(&mut self, epoch: Epoch, lose_records: bool) {
-        if let Some(pos) = self.sealed.iter().position(|t| t.epoch == epoch) {
-            let mut records = self.sealed.remove(pos).records;
-            if lose_records {
-                self.dropped += records.len() as u64;
-                return;
-            }
-            records.append(&mut self.open);
-            // Records order by (partition, offset): a partition's offsets arrive increasing.
-            records.sort_unstable();
-            self.open = records;
-        }
-    }
-
-    /// Loses everything held.
-    pub fn drop_all(&mut self) {
-        self.dropped += self.held();
-        self.open.clear();
-        self.sealed.clear();
-    }
-}
-
 /// What a task does.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Role {
     Source { next_offset: u64 },
     Transform,
+    Keyed(KeyedState),
     Sink(SinkState),
 }
 

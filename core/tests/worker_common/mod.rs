@@ -1,5 +1,5 @@
 //! Test support for the worker machine: job builders and an in-memory cluster of workers
-//! with a checkpoint store and a transactional sink store.
+//! with a checkpoint store and a transactional sink store, and the exactly-once checks.
 #![allow(dead_code)]
 
 use quiesce_core::worker::{
@@ -55,6 +55,22 @@ pub fn task(operator: u32, subtask: u32) -> TaskId {
         operator: OperatorId(operator),
         subtask,
     }
+}
+
+/// Worker `worker` of `job` in generation 1 at time 0, from `restore` if given.
+pub fn build(
+    job: &Job,
+    worker: WorkerId,
+    restore: Option<Restore>,
+) -> Result<Worker, quiesce_core::worker::WorkerError> {
+    Worker::new(
+        job,
+        worker,
+        Generation(1),
+        WorkerConfig::default(),
+        restore,
+        Time(0),
+    )
 }
 
 pub fn command(generation: Generation, command: Command) -> WorkerInput {
@@ -405,4 +421,8 @@ pub fn assert_distinct(records: &[Record]) {
         assert!(seen.insert(*r), "record {r} committed twice");
     }
 }
+pub mod keyed;
 pub mod system;
+
+#[allow(unused_imports)]
+pub use keyed::*;
