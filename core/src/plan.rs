@@ -128,7 +128,7 @@ impl Plan {
     }
 
     /// Where `task` runs, or `None` if the job has no such task.
-    #[inline]
+    #[inline(always)]
     pub fn locate(&self, task: TaskId) -> Option<Placement> {
         let index = self.index.index(task)?;
         let worker = *self.hosts.get(index)?;

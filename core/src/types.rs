@@ -549,7 +549,7 @@ impl TaskIndex {
     }
 
     /// The dense index of `task`, or `None` if the job has no such task.
-    #[inline]
+    #[inline(always)]
     pub fn index(&self, task: TaskId) -> Option<usize> {
         let op = task.operator.0 as usize;
         let start = *self.offsets.get(op)?;

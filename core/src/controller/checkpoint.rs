@@ -49,8 +49,9 @@ impl Controller {
         self.broadcast(&Command::Checkpoint { epoch, then_stop });
     }
 
-    pub(super) fn task_acked(&mut self, task: TaskId) {
-        let i = self.task_slot(task);
+    /// The task at dense index `i` acked the checkpoint in flight.
+    #[inline]
+    pub(super) fn task_acked(&mut self, i: usize) {
         let Some(c) = &mut self.checkpoint else {
             return;
         };
@@ -119,8 +120,9 @@ impl Controller {
         }
     }
 
-    pub(super) fn task_committed(&mut self, task: TaskId) {
-        let i = self.task_slot(task);
+    /// The sink at dense index `i` committed the checkpoint in flight.
+    #[inline]
+    pub(super) fn task_committed(&mut self, i: usize) {
         let Some(c) = &mut self.checkpoint else {
             return;
         };

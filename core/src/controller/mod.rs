@@ -42,6 +42,7 @@ use phase::{Checkpoint, Kill, Phase, RecoveryStage, Seen, Stage, TaskRun};
 use setup::FIRST_EPOCH;
 pub use setup::{RestoreError, RestorePoint, SetupError};
 pub use timers::Timer;
+use validate::Checked;
 
 /// The controller of one streaming job. Pure: no clock, no I/O, no randomness.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -213,10 +214,25 @@ impl Controller {
     /// Each timer fires as of its own deadline, so a driver that wakes late gets the same
     /// decisions (and the same later deadlines) as one that woke on time: a chain of timeouts
     /// stays within its bound however late the call.
+    #[inline]
     pub fn handle_timeout(&mut self, now: Time) {
-        if now < self.now || self.phase.state().is_terminal() {
+        if now < self.now || self.phase.is_terminal() {
             return;
         }
+        // Every input comes through here first: when nothing is due (nearly always), only the
+        // clock moves. Debug builds always take the path that checks the invariants after.
+        let due = self.timers.earliest().is_some_and(|(_, at)| at <= now);
+        if due || cfg!(debug_assertions) {
+            self.fire_due(now);
+        } else {
+            self.now = now;
+        }
+    }
+
+    /// Fires every timer due by `now`, earliest first, each as of its own deadline; then the
+    /// clock moves to `now` unless the job ended.
+    #[inline(never)]
+    fn fire_due(&mut self, now: Time) {
         #[cfg(debug_assertions)]
         let before = self.status();
         while let Some((timer, at)) = self.timers.earliest() {
@@ -227,7 +243,7 @@ impl Controller {
             self.now = self.now.max(at);
             self.fire(timer);
         }
-        if !self.phase.state().is_terminal() {
+        if !self.phase.is_terminal() {
             self.now = now;
         }
         #[cfg(debug_assertions)]
@@ -252,15 +268,16 @@ impl Controller {
         if !self.bug(Mutant::InputOutrunsTimers) {
             self.handle_timeout(now);
         }
-        let state = self.phase.state();
-        if state.is_terminal() {
-            return Err(Rejected::Terminal { state });
+        if self.phase.is_terminal() {
+            return Err(Rejected::Terminal {
+                state: self.phase.state(),
+            });
         }
-        self.validate(&input)?;
+        let checked = self.validate(&input)?;
         #[cfg(debug_assertions)]
         let before = self.status();
         self.now = now;
-        self.apply(input);
+        self.apply(input, checked);
         #[cfg(debug_assertions)]
         self.debug_check(Some(&before));
         Ok(())
@@ -281,8 +298,26 @@ impl Controller {
 
     // ---------------------------------------------------------------- applying inputs
 
-    /// Applies a validated input.
-    fn apply(&mut self, input: Input) {
+    /// Applies a validated input. A task's ack or commit is applied from what checking it
+    /// found (`checked`), without reading the input again.
+    #[inline]
+    fn apply(&mut self, input: Input, checked: Checked) {
+        match checked {
+            Checked::Ack { worker, slot } => {
+                self.heard_from(worker);
+                self.task_acked(slot);
+            }
+            Checked::Commit { worker, slot } => {
+                self.heard_from(worker);
+                self.task_committed(slot);
+            }
+            Checked::Input => self.apply_input(input),
+        }
+    }
+
+    /// Applies any input but a task's ack or commit. Out of line, to keep those lean.
+    #[inline(never)]
+    fn apply_input(&mut self, input: Input) {
         match input {
             Input::Stop(mode) => self.request_stop(mode, Reason::StopRequested(mode)),
             Input::Worker(msg) => self.apply_worker(msg),
@@ -302,19 +337,25 @@ impl Controller {
         }
     }
 
-    fn apply_worker(&mut self, msg: FromWorker) {
-        let w = msg.worker.0 as usize;
+    /// Worker `w` (validated) spoke now: it is alive, unless already declared lost.
+    #[inline]
+    fn heard_from(&mut self, w: usize) {
         if self.last_seen[w] != Seen::Lost {
             self.last_seen[w] = Seen::At(self.now);
         }
+    }
+
+    fn apply_worker(&mut self, msg: FromWorker) {
+        let w = msg.worker.0 as usize;
+        self.heard_from(w);
         match msg.event {
             WorkerEvent::Ready => self.worker_ready(w),
             WorkerEvent::Heartbeat => {}
-            WorkerEvent::CheckpointAcked { task, .. } => self.task_acked(task),
+            WorkerEvent::CheckpointAcked { task, .. } => self.task_acked(self.task_slot(task)),
             WorkerEvent::CheckpointFailed { task, reason, .. } => {
                 self.checkpoint_failed(AbortReason::TaskFailed { task, reason })
             }
-            WorkerEvent::Committed { task, .. } => self.task_committed(task),
+            WorkerEvent::Committed { task, .. } => self.task_committed(self.task_slot(task)),
             WorkerEvent::InputEnded { task } => self.input_ended(task),
             WorkerEvent::TaskFinished { task } => self.task_finished(task),
             WorkerEvent::TaskFailed { task, reason } => {

@@ -57,7 +57,11 @@ pub(super) enum RecoveryStage {
 }
 
 /// The controller's state with the data only that state has.
+///
+/// A plain one-byte tag (`repr(u8)`) rather than one folded into the fields of `Scheduling`:
+/// every input asks which phase the controller is in, and a tag is one compare.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
 pub(super) enum Phase {
     Scheduling { ready: Vec<bool>, waiting: u32 },
     Running,
@@ -72,6 +76,13 @@ pub(super) enum Phase {
 }
 
 impl Phase {
+    /// Whether the job is over: the same as `self.state().is_terminal()`, without building
+    /// the state on every input.
+    #[inline]
+    pub(super) fn is_terminal(&self) -> bool {
+        matches!(self, Phase::Stopped | Phase::Finished | Phase::Failed)
+    }
+
     pub(super) fn state(&self) -> State {
         match self {
             Phase::Scheduling { .. } => State::Scheduling,

@@ -2,10 +2,33 @@
 
 use super::*;
 
+/// What checking an input established, handed to applying it so that nothing is looked up
+/// twice: a task's ack or commit (the bulk of all inputs) is applied from this alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Checked {
+    /// Worker `worker` reports that the task at dense index `slot` acked the checkpoint in
+    /// flight.
+    Ack { worker: usize, slot: usize },
+    /// Worker `worker` reports that the sink at dense index `slot` committed the checkpoint in
+    /// flight.
+    Commit { worker: usize, slot: usize },
+    /// Any other input: applied from the input itself.
+    Input,
+}
+
 impl Controller {
     /// Checks `input` against the current state without changing anything.
-    pub(super) fn validate(&self, input: &Input) -> Result<(), Rejected> {
-        let state = self.phase.state();
+    #[inline]
+    pub(super) fn validate(&self, input: &Input) -> Result<Checked, Rejected> {
+        match input {
+            Input::Worker(msg) => self.validate_worker(msg),
+            _ => self.validate_control(input).map(|()| Checked::Input),
+        }
+    }
+
+    /// Checks an input from the user, the scheduler or storage.
+    #[inline(never)]
+    fn validate_control(&self, input: &Input) -> Result<(), Rejected> {
         match input {
             Input::Stop(mode) => match self.stop {
                 Some(current) if *mode <= current => Err(Rejected::StopNotStronger {
@@ -14,13 +37,12 @@ impl Controller {
                 }),
                 _ => Ok(()),
             },
-            Input::Worker(msg) => self.validate_worker(msg),
+            Input::Worker(msg) => self.validate_worker(msg).map(|_| ()),
             Input::SchedulerFailed { generation, .. } => {
                 self.check_generation(*generation)?;
-                expect(
+                self.expect(
                     matches!(self.phase, Phase::Scheduling { .. }),
                     InputKind::SchedulerFailed,
-                    state,
                 )
             }
             Input::WorkerExited { worker, generation } => {
@@ -34,7 +56,7 @@ impl Controller {
                     self.phase,
                     Phase::StopWorkers { .. } | Phase::Recovering(RecoveryStage::Killing { .. })
                 );
-                expect(killing, InputKind::WorkersStopped, state)
+                self.expect(killing, InputKind::WorkersStopped)
             }
             Input::MetadataPersisted { epoch } | Input::MetadataPersistFailed { epoch, .. } => {
                 match &self.checkpoint {
@@ -59,6 +81,7 @@ impl Controller {
         }
     }
 
+    #[inline]
     pub(super) fn check_generation(&self, got: Generation) -> Result<(), Rejected> {
         let previous = got.0.checked_add(1) == Some(self.generation.0);
         if got == self.generation || (previous && self.bug(Mutant::AcceptOldGenerationAck)) {
@@ -71,6 +94,7 @@ impl Controller {
         }
     }
 
+    #[inline]
     pub(super) fn check_worker(&self, worker: WorkerId) -> Result<usize, Rejected> {
         let w = worker.0 as usize;
         if w < self.last_seen.len() {
@@ -81,6 +105,7 @@ impl Controller {
     }
 
     /// The dense index of `task`, checking that `worker` hosts it.
+    #[inline(always)]
     pub(super) fn check_task(&self, worker: WorkerId, task: TaskId) -> Result<usize, Rejected> {
         let placed = self
             .plan
@@ -92,6 +117,7 @@ impl Controller {
         Ok(placed.index)
     }
 
+    #[inline(always)]
     pub(super) fn check_running_task(
         &self,
         worker: WorkerId,
@@ -104,35 +130,39 @@ impl Controller {
         Ok(i)
     }
 
-    pub(super) fn validate_worker(&self, msg: &FromWorker) -> Result<(), Rejected> {
+    #[inline(always)]
+    pub(super) fn validate_worker(&self, msg: &FromWorker) -> Result<Checked, Rejected> {
         self.check_generation(msg.generation)?;
         let w = self.check_worker(msg.worker)?;
-        let state = self.phase.state();
         // Once the generation is being killed, or the job is past it, workers have nothing
         // left to say.
         let listening = !matches!(self.phase, Phase::StopWorkers { .. } | Phase::Recovering(_));
-        let kind = input_kind(&msg.event);
-        expect(listening, kind, state)?;
+        if !listening {
+            return Err(self.unexpected(input_kind(&msg.event)));
+        }
         match &msg.event {
             WorkerEvent::Ready => match &self.phase {
                 Phase::Scheduling { ready, .. } if ready[w] => {
                     Err(Rejected::DuplicateReady { worker: msg.worker })
                 }
-                Phase::Scheduling { .. } => Ok(()),
-                _ => Err(Rejected::Unexpected { input: kind, state }),
+                Phase::Scheduling { .. } => Ok(Checked::Input),
+                _ => Err(self.unexpected(InputKind::Ready)),
             },
-            WorkerEvent::Heartbeat => Ok(()),
+            WorkerEvent::Heartbeat => Ok(Checked::Input),
             WorkerEvent::CheckpointAcked { task, epoch } => {
                 let i = self.check_running_task(msg.worker, *task)?;
-                self.validate_ack(*task, i, *epoch)
+                self.validate_ack(*task, i, *epoch)?;
+                Ok(Checked::Ack { worker: w, slot: i })
             }
             WorkerEvent::CheckpointFailed { task, epoch, .. } => {
                 let i = self.check_running_task(msg.worker, *task)?;
-                self.validate_ack(*task, i, *epoch)
+                self.validate_ack(*task, i, *epoch)?;
+                Ok(Checked::Input)
             }
             WorkerEvent::Committed { task, epoch } => {
                 let i = self.check_task(msg.worker, *task)?;
-                self.validate_commit(*task, i, *epoch)
+                self.validate_commit(*task, i, *epoch)?;
+                Ok(Checked::Commit { worker: w, slot: i })
             }
             WorkerEvent::InputEnded { task } => {
                 let i = self.check_running_task(msg.worker, *task)?;
@@ -142,22 +172,41 @@ impl Controller {
                 if self.tasks[i] == TaskRun::InputEnded {
                     return Err(Rejected::DuplicateInputEnded { task: *task });
                 }
-                Ok(())
+                Ok(Checked::Input)
             }
             WorkerEvent::TaskFinished { task } | WorkerEvent::TaskFailed { task, .. } => {
                 self.check_running_task(msg.worker, *task)?;
                 // A starting task can fail, but it cannot finish.
                 let scheduling = matches!(self.phase, Phase::Scheduling { .. });
-                expect(
-                    !(scheduling && kind == InputKind::TaskFinished),
-                    kind,
-                    state,
-                )
+                let kind = input_kind(&msg.event);
+                self.expect(!(scheduling && kind == InputKind::TaskFinished), kind)?;
+                Ok(Checked::Input)
             }
         }
     }
 
+    /// `Ok` if `ok`, else `input` is unexpected in the current state.
+    #[inline]
+    pub(super) fn expect(&self, ok: bool, input: InputKind) -> Result<(), Rejected> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.unexpected(input))
+        }
+    }
+
+    /// `input` is not expected in the current state. Out of line: the state is worked out
+    /// for a refusal only, never on the path of an accepted input.
+    #[cold]
+    pub(super) fn unexpected(&self, input: InputKind) -> Rejected {
+        Rejected::Unexpected {
+            input,
+            state: self.phase.state(),
+        }
+    }
+
     /// An ack or a failure report for `epoch` from task `i`.
+    #[inline(always)]
     pub(super) fn validate_ack(
         &self,
         task: TaskId,
@@ -186,6 +235,7 @@ impl Controller {
         }
     }
 
+    #[inline(always)]
     pub(super) fn validate_commit(
         &self,
         task: TaskId,
@@ -209,10 +259,7 @@ impl Controller {
                 stage: Stage::Committing { .. },
                 ..
             }) => Ok(()),
-            Some(_) => Err(Rejected::Unexpected {
-                input: InputKind::Committed,
-                state: self.phase.state(),
-            }),
+            Some(_) => Err(self.unexpected(InputKind::Committed)),
             None => Err(Rejected::WrongEpoch {
                 got: epoch,
                 expected: None,
@@ -221,14 +268,7 @@ impl Controller {
     }
 }
 
-pub(super) fn expect(ok: bool, input: InputKind, state: State) -> Result<(), Rejected> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Rejected::Unexpected { input, state })
-    }
-}
-
+#[inline]
 pub(super) fn input_kind(event: &WorkerEvent) -> InputKind {
     match event {
         WorkerEvent::Ready => InputKind::Ready,
