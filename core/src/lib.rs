@@ -74,6 +74,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// Whether the known bug `$kind::$bug` is switched on in `$machine`: never without the `mutants`
+/// feature, where the planted bugs do not exist at all.
+macro_rules! bug {
+    ($machine:expr, $kind:ident :: $bug:ident) => {{
+        #[cfg(feature = "mutants")]
+        let on = $machine.mutant == Some($kind::$bug);
+        #[cfg(not(feature = "mutants"))]
+        let on = false;
+        on
+    }};
+}
+
 mod config;
 pub mod controller;
 mod display;

@@ -39,7 +39,7 @@ impl Controller {
         self.counters.checkpoints_started += 1;
         self.interval_anchor = self.now;
         self.timers.disarm(Timer::CheckpointInterval);
-        if !(then_stop && self.bug(Mutant::NoFinalCheckpointTimeout)) {
+        if !(then_stop && bug!(self, Mutant::NoFinalCheckpointTimeout)) {
             self.timers.arm(
                 Timer::CheckpointTimeout,
                 self.now.plus_ms(self.config.checkpoint_timeout_ms),
@@ -64,7 +64,7 @@ impl Controller {
             return;
         }
         let epoch = c.epoch;
-        if self.bug(Mutant::CommitBeforePersist) {
+        if bug!(self, Mutant::CommitBeforePersist) {
             self.start_commit(epoch);
             return;
         }

@@ -141,7 +141,7 @@ impl Controller {
     pub(super) fn task_failed(&mut self, task: TaskId, reason: String) {
         let reason = Reason::TaskFailed { task, reason };
         let stopping = matches!(self.phase, Phase::CheckpointStopping | Phase::StopJob(_));
-        if stopping && self.bug(Mutant::WaitOnDeadTask) {
+        if stopping && bug!(self, Mutant::WaitOnDeadTask) {
             return;
         }
         match self.phase {
@@ -160,7 +160,7 @@ impl Controller {
         self.emit(Event::WorkerLost { worker });
         let reason = Reason::WorkerLost { worker };
         let stopping = matches!(self.phase, Phase::CheckpointStopping | Phase::StopJob(_));
-        if stopping && self.bug(Mutant::WaitOnDeadTask) {
+        if stopping && bug!(self, Mutant::WaitOnDeadTask) {
             return;
         }
         match self.phase {

@@ -13,7 +13,8 @@ impl Controller {
         }
         self.emit(Event::StopRequested { mode });
         let in_final = self.phase == Phase::CheckpointStopping;
-        if in_final && mode == StopMode::Force && self.bug(Mutant::ForceIgnoredInFinalCheckpoint) {
+        if in_final && mode == StopMode::Force && bug!(self, Mutant::ForceIgnoredInFinalCheckpoint)
+        {
             return;
         }
         match self.phase {
@@ -52,14 +53,14 @@ impl Controller {
     pub(super) fn enter_checkpoint_stopping(&mut self, reason: Reason) {
         self.timers.disarm(Timer::CheckpointInterval);
         self.timers.disarm(Timer::Healthy);
-        if !self.bug(Mutant::NoFinalCheckpointTimeout) {
+        if !bug!(self, Mutant::NoFinalCheckpointTimeout) {
             self.timers.arm(
                 Timer::FinalCheckpoint,
                 self.now.plus_ms(self.config.checkpoint_timeout_ms),
             );
         }
         self.transition(Phase::CheckpointStopping, reason);
-        if self.bug(Mutant::SecondCheckpointInFlight) && self.checkpoint.is_some() {
+        if bug!(self, Mutant::SecondCheckpointInFlight) && self.checkpoint.is_some() {
             self.start_checkpoint(true);
             return;
         }

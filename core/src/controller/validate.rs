@@ -84,7 +84,7 @@ impl Controller {
     #[inline]
     pub(super) fn check_generation(&self, got: Generation) -> Result<(), Rejected> {
         let previous = got.0.checked_add(1) == Some(self.generation.0);
-        if got == self.generation || (previous && self.bug(Mutant::AcceptOldGenerationAck)) {
+        if got == self.generation || (previous && bug!(self, Mutant::AcceptOldGenerationAck)) {
             Ok(())
         } else {
             Err(Rejected::WrongGeneration {

@@ -1,5 +1,6 @@
 //! The controller's commands: checkpoint, commit, abort, stop.
 
+#[cfg(feature = "mutants")]
 use super::mutants::WorkerMutant;
 use super::task::Role;
 use super::{Item, TaskPhase, TransactionId, Worker, WorkerOutput, WorkerRejected, MAX_ABORTED};
@@ -8,7 +9,8 @@ use crate::types::Epoch;
 
 impl Worker {
     pub(super) fn on_command(&mut self, message: ToWorker) -> Result<(), WorkerRejected> {
-        if message.generation != self.generation && !self.bug(WorkerMutant::AcceptOtherGeneration) {
+        if message.generation != self.generation && !bug!(self, WorkerMutant::AcceptOtherGeneration)
+        {
             return Err(WorkerRejected::WrongGeneration {
                 got: message.generation,
                 current: self.generation,
@@ -72,7 +74,7 @@ impl Worker {
         self.committed_through = Some(epoch);
         // Every task has aligned `epoch`, so no barrier of an older epoch is still on its way.
         self.aborted.retain(|&a| a > epoch);
-        let keep = self.bug(WorkerMutant::CommitKeepsPreCommits);
+        let keep = bug!(self, WorkerMutant::CommitKeepsPreCommits);
         for t in 0..self.tasks.len() {
             let task = &mut self.tasks[t];
             let id = task.id;
@@ -122,7 +124,7 @@ impl Worker {
         if !self.aborted.insert(epoch) {
             return Ok(());
         }
-        let drop_records = self.bug(WorkerMutant::AbortDropsRecords);
+        let drop_records = bug!(self, WorkerMutant::AbortDropsRecords);
         if self.aborted.len() > MAX_ABORTED {
             self.aborted.pop_first();
         }

@@ -1,6 +1,7 @@
 //! The data path: tasks take items from their input channels, align barriers, take their
 //! part of checkpoints, end, and send items on.
 
+#[cfg(feature = "mutants")]
 use super::mutants::WorkerMutant;
 use super::task::{ChannelState, Role};
 use super::{Channel, Item, Record, TaskPhase, TaskSnapshot, TransactionId, Worker, WorkerOutput};
@@ -13,7 +14,7 @@ impl Worker {
         loop {
             let mut moved = false;
             for t in 0..self.tasks.len() {
-                let skip_alignment = self.bug(WorkerMutant::NoAlignment);
+                let skip_alignment = bug!(self, WorkerMutant::NoAlignment);
                 while let Some((c, item)) = self.tasks[t].next_item(skip_alignment) {
                     moved = true;
                     self.take(t, c, item);

@@ -1,6 +1,7 @@
 //! Inputs from other workers and from the environment: data items, source records, the
 //! outcome of snapshots, task failures.
 
+#[cfg(feature = "mutants")]
 use super::mutants::WorkerMutant;
 use super::task::{ChannelState, Role};
 use super::{Channel, Item, Partition, Record, TaskPhase, Worker, WorkerRejected};
@@ -15,7 +16,7 @@ impl Worker {
         seq: u64,
         item: Item,
     ) -> Result<(), WorkerRejected> {
-        if generation != self.generation && !self.bug(WorkerMutant::AcceptOtherGeneration) {
+        if generation != self.generation && !bug!(self, WorkerMutant::AcceptOtherGeneration) {
             return Err(WorkerRejected::WrongGeneration {
                 got: generation,
                 current: self.generation,

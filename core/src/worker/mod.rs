@@ -182,7 +182,7 @@
 //! # Replay and planted bugs
 //!
 //! [`trace`] records a worker's inputs and replays them to the very same outputs, as
-//! [`crate::trace`] does for the controller. With the `mutants` feature, [`mutants`] can switch
+//! [`crate::trace`] does for the controller. With the `mutants` feature, `worker::mutants` can switch
 //! a known bug on, to prove that the checks of the simulator and the tests catch it.
 //!
 //! [`Command::Checkpoint`]: crate::Command::Checkpoint
@@ -198,6 +198,7 @@ mod invariants;
 mod io;
 mod keyed;
 mod ledger;
+#[cfg(feature = "mutants")]
 pub mod mutants;
 mod rejected;
 mod restore;
@@ -220,6 +221,7 @@ use crate::types::WorkerId;
 use crate::types::{Epoch, Generation, Job, OperatorId, OperatorKind, TaskId, Time};
 use keyed::KeyedState;
 use ledger::SinkState;
+#[cfg(feature = "mutants")]
 use mutants::WorkerMutant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use task::{InputChannel, Role, Task};
@@ -364,18 +366,16 @@ impl Worker {
         self
     }
 
-    /// Whether the known bug `m` is switched on (never, without the `mutants` feature).
-    #[inline]
-    fn bug(&self, m: WorkerMutant) -> bool {
-        #[cfg(feature = "mutants")]
-        {
-            self.mutant == Some(m)
-        }
-        #[cfg(not(feature = "mutants"))]
-        {
-            let _ = m;
-            false
-        }
+    /// Whether a known bug is switched on: debug assertions of the invariants are then off,
+    /// as the checks under test must find the bug themselves.
+    #[cfg(feature = "mutants")]
+    fn mutated(&self) -> bool {
+        self.mutant.is_some()
+    }
+
+    #[cfg(not(feature = "mutants"))]
+    fn mutated(&self) -> bool {
+        false
     }
 
     // ---- inputs ----
@@ -390,7 +390,7 @@ impl Worker {
         }
         // A late input must not outrun a deadline: what was due by `now` happened first.
         let due = self.poll_timeout().is_some_and(|deadline| now >= deadline);
-        if due && !self.bug(WorkerMutant::InputOutrunsTimers) {
+        if due && !bug!(self, WorkerMutant::InputOutrunsTimers) {
             self.now = now;
             self.fire_due(now);
         }
@@ -513,7 +513,7 @@ impl Worker {
 
     fn debug_check(&self) {
         #[cfg(debug_assertions)]
-        if WorkerMutant::ALL.iter().all(|&m| !self.bug(m)) {
+        if !self.mutated() {
             if let Err(violation) = self.check_invariants() {
                 panic!("worker invariant broken: {violation}");
             }

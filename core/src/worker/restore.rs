@@ -1,6 +1,7 @@
 //! A worker of a new generation starts from a checkpoint: its tasks' snapshots, checked.
 
 use super::keyed::check_restored_counts;
+#[cfg(feature = "mutants")]
 use super::mutants::WorkerMutant;
 use super::task::Role;
 use super::{Restore, TaskSnapshot, Transaction, Worker, WorkerError};
@@ -13,7 +14,7 @@ impl Worker {
             task,
             reason: reason.to_string(),
         };
-        let keyed_restores = !self.bug(WorkerMutant::KeyedStateNotRestored);
+        let keyed_restores = !bug!(self, WorkerMutant::KeyedStateNotRestored);
         let mut seen = BTreeSet::new();
         for (id, snapshot) in restore.tasks {
             let Some(t) = self.task_position(id) else {
