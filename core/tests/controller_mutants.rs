@@ -183,6 +183,16 @@ fn mutant_input_outruns_timers_is_caught_by_timers_before_inputs() {
 }
 
 #[test]
+fn mutant_uncounted_early_finish_is_caught_by_no_needless_wait() {
+    caught(Mutant::UncountedEarlyFinish, |p| {
+        p.running()?;
+        p.input(Input::Stop(StopMode::Checkpoint))?;
+        // The map's finish overtakes its ack of the final checkpoint.
+        p.worker(0, WorkerEvent::TaskFinished { task: task(MAP, 0) })
+    });
+}
+
+#[test]
 fn mutants_each_name_a_distinct_property() {
     let mut properties: Vec<_> = Mutant::ALL.iter().map(|m| m.property()).collect();
     properties.sort_unstable();

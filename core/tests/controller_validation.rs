@@ -456,7 +456,7 @@ fn rejected_task_not_running() {
     );
 
     // In a checkpoint stop, a source that acked the final checkpoint and finished cannot
-    // report on it any more.
+    // fail it any more, and its ack was taken once.
     let mut h = Harness::running();
     h.stop(StopMode::Checkpoint).unwrap();
     h.ack(task(SRC, 0), E1).unwrap();
@@ -470,7 +470,10 @@ fn rejected_task_not_running() {
     refuse(
         &mut h,
         from(0, 1, acked(task(SRC, 0), E1)),
-        not_running.clone(),
+        Rejected::DuplicateAck {
+            task: task(SRC, 0),
+            epoch: E1,
+        },
     );
     refuse(&mut h, from(0, 1, finished(task(SRC, 0))), not_running);
 

@@ -43,7 +43,8 @@ fn check_state(c: &Controller) -> Result<(), Violation> {
     check_resolution(c)?;
     check_generations(c, state)?;
     check_stop(c, state)?;
-    check_tasks(c)
+    check_tasks(c)?;
+    check_no_needless_wait(c, state)
 }
 
 /// A timer still armed with a deadline before the controller's time, if any: after every step,
@@ -293,6 +294,31 @@ fn check_tasks(c: &Controller) -> Result<(), Violation> {
     )
 }
 
+/// no_needless_wait: once every task of the generation has ended, a stop that waits on its
+/// tasks (CheckpointStopping, StopJob) or the end of input (Finishing) is over, unless its
+/// final checkpoint is still in flight, collecting what its tasks sent before they finished
+/// (acks, commits) or waiting for its metadata to be stored. Nothing is left for a timer.
+fn check_no_needless_wait(c: &Controller, state: State) -> Result<(), Violation> {
+    if (c.ended_tasks as usize) < c.tasks.len() {
+        return Ok(());
+    }
+    let waits = matches!(
+        c.phase,
+        Phase::CheckpointStopping | Phase::StopJob(_) | Phase::Finishing
+    );
+    let final_in_flight = !matches!(c.phase, Phase::StopJob(_))
+        && c.checkpoint
+            .as_ref()
+            .is_some_and(|cp| Some(cp.epoch) == c.final_epoch);
+    ensure(!waits || final_in_flight, Property::NoNeedlessWait, || {
+        format!(
+            "every task ended but {state} waits on, final checkpoint {:?} in flight {:?}",
+            c.final_epoch,
+            c.checkpoint.as_ref().map(|cp| cp.epoch)
+        )
+    })
+}
+
 /// The properties of one step: epochs_increase, escalation_monotone, terminal_absorbs.
 fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
     if before.stop.is_some() && after.last_epoch > before.last_epoch {
@@ -350,7 +376,9 @@ fn check_step(before: &Status, after: &Status) -> Result<(), Violation> {
 
 /// Everything [`check`] checks, plus the properties of the input that made the step:
 /// timers_before_inputs (the timers due by the input's time fired before it, accepted or
-/// not), stale_generation_inert (a message of another generation is refused),
+/// not), no_needless_wait (an accepted finish or failure of a task counts it as ended at
+/// once, so that nothing waits for it again), stale_generation_inert (a message of another
+/// generation is refused),
 /// escalation_immediate (an accepted stop request takes effect in the same step), and
 /// dead_task_escalates (a failed task or lost worker during a stop escalates at once).
 ///
@@ -377,6 +405,19 @@ pub fn check_input(
         return Ok(());
     }
     let now = after.status();
+    if let Input::Worker(crate::FromWorker {
+        event: WorkerEvent::TaskFinished { task } | WorkerEvent::TaskFailed { task, .. },
+        ..
+    }) = input
+    {
+        let ended = after
+            .plan
+            .index_of(*task)
+            .is_some_and(|i| !after.tasks[i].alive());
+        ensure(ended, Property::NoNeedlessWait, || {
+            format!("accepted {input:?} but {task} still counts as running")
+        })?;
+    }
     let generation = match input {
         Input::Worker(msg) => Some(msg.generation),
         Input::SchedulerFailed { generation, .. }
@@ -430,4 +471,41 @@ pub fn check_input(
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, FromWorker, Generation, Job, Time, WorkerId};
+
+    /// A graceful stop of a one-worker job, Running at 0.
+    fn stopping_gracefully() -> Controller {
+        let job = Job::builder("t", 1)
+            .source("src", 1)
+            .sink("sink", 1)
+            .edge("src", "sink")
+            .build()
+            .expect("a valid job");
+        let mut c = Controller::new(job, Config::default(), Time(0)).expect("a valid setup");
+        let ready = Input::Worker(FromWorker {
+            worker: WorkerId(0),
+            generation: Generation(1),
+            event: WorkerEvent::Ready,
+        });
+        c.handle(Time(0), ready).expect("ready");
+        c.handle(Time(0), Input::Stop(StopMode::Graceful))
+            .expect("stop");
+        c
+    }
+
+    #[test]
+    fn a_stop_that_waits_on_after_every_task_ended_breaks_no_needless_wait() {
+        let mut c = stopping_gracefully();
+        assert_eq!(check(None, &c), Ok(()));
+        // What a stop that missed its last finish would look like.
+        c.tasks.fill(super::super::TaskRun::Finished);
+        c.ended_tasks = c.tasks.len() as u32;
+        let violation = check(None, &c).expect_err("every task ended, the stop waits on");
+        assert_eq!(violation.property, Property::NoNeedlessWait);
+    }
 }

@@ -70,24 +70,52 @@ impl Controller {
         }
     }
 
+    /// Task `i` finished. Every finish counts at once, whatever else it leads to: nothing
+    /// waits for it again.
     pub(super) fn task_finished(&mut self, task: TaskId) {
         let i = self.task_slot(task);
+        #[cfg(feature = "mutants")]
+        if matches!(self.phase, Phase::CheckpointStopping | Phase::Finishing)
+            && bug!(self, Mutant::UncountedEarlyFinish)
+        {
+            return self.task_finished_uncounted(task, i);
+        }
+        let fits_final = self.finish_fits_final(i);
+        self.mark_finished(i);
         match self.phase {
-            Phase::CheckpointStopping | Phase::Finishing if self.done_with_final(i) => {
-                self.mark_finished(i);
-                self.progress_final_checkpoint();
+            Phase::CheckpointStopping | Phase::Finishing if fits_final => {
+                self.progress_final_checkpoint()
             }
             Phase::CheckpointStopping | Phase::Finishing => {
                 self.final_checkpoint_failed(Reason::TaskFinishedEarly { task })
             }
             Phase::StopJob(_) => {
-                self.mark_finished(i);
                 if self.ended_tasks as usize == self.tasks.len() {
                     self.terminate(Phase::Stopped, Reason::AllTasksFinished);
                 }
             }
             // Tasks finish only with a final checkpoint or on a stop.
             _ => self.fail(Reason::TaskFinishedEarly { task }),
+        }
+    }
+
+    /// The known bug: a finish ahead of the ack or commit it follows is taken as an early
+    /// finish, and is not counted.
+    #[cfg(feature = "mutants")]
+    fn task_finished_uncounted(&mut self, task: TaskId, i: usize) {
+        let acked = match &self.checkpoint {
+            Some(c) if c.then_stop => match c.stage {
+                Stage::Barriers { .. } => self.marks[i] && !self.two_phase[i],
+                Stage::Persisting => !self.two_phase[i],
+                Stage::Committing { .. } => !self.two_phase[i] || self.marks[i],
+            },
+            _ => self.finish_fits_final(i),
+        };
+        if acked {
+            self.mark_finished(i);
+            self.progress_final_checkpoint();
+        } else {
+            self.final_checkpoint_failed(Reason::TaskFinishedEarly { task });
         }
     }
 
@@ -122,16 +150,19 @@ impl Controller {
         self.ended_tasks += 1;
     }
 
-    /// Whether task `i` has done its whole part of the final checkpoint (sinks: committed).
-    pub(super) fn done_with_final(&self, i: usize) -> bool {
+    /// Whether a finish of task `i` fits the final checkpoint: the task did its whole part
+    /// of it. A finish may overtake the ack or commit its worker sent before it; what is on
+    /// its way still counts when it arrives. A two-phase-commit sink finishes only after
+    /// committing, and no commit is asked before the metadata is persisted: its finish
+    /// before that is early.
+    pub(super) fn finish_fits_final(&self, i: usize) -> bool {
         let Some(final_epoch) = self.final_epoch else {
             return false;
         };
         match &self.checkpoint {
             Some(c) if c.epoch == final_epoch => match c.stage {
-                Stage::Barriers { .. } => self.marks[i] && !self.two_phase[i],
-                Stage::Persisting => !self.two_phase[i],
-                Stage::Committing { .. } => !self.two_phase[i] || self.marks[i],
+                Stage::Barriers { .. } | Stage::Persisting => !self.two_phase[i],
+                Stage::Committing { .. } => true,
             },
             Some(_) => false,
             None => self.last_completed == Some(final_epoch) && self.last_completed_committed,

@@ -8,6 +8,19 @@
 //! points), `phase` (states and legal transitions), `validate` (pure checks of every input),
 //! `checkpoint` (trigger, acks, persist, commits, cleanup), `stop` (the escalation ladder),
 //! `lifecycle` (scheduling, tasks, heartbeats, failure) and `restart` (restart strategies).
+//!
+//! # The order of a worker's messages
+//!
+//! One worker's messages normally arrive in the order it sent them (one connection per worker
+//! gives that). The only order the protocol implies between the messages of one task is that
+//! its ack of the final (`then_stop`) checkpoint, and a two-phase-commit sink's commit of it,
+//! come before its `TaskFinished`. The controller stays correct when a finish overtakes them:
+//! it counts the finish at once, still takes the overtaken ack or commit when it arrives, and
+//! ends the stop as soon as the final checkpoint is committed; once every task has ended,
+//! nothing waits for a timer (property `no_needless_wait`). A finish no order can explain — a
+//! two-phase-commit sink's before its commit was asked for, any task's before the final
+//! checkpoint started — is early: it counts too, and the checkpoint stop escalates to
+//! immediate (which then ends with the last task), or the end of input recovers.
 
 pub mod invariants;
 pub(crate) mod io;

@@ -24,11 +24,15 @@ pub enum Mutant {
     /// An input is applied without first firing the timers due by its time: a late last ack
     /// completes a checkpoint whose timeout has passed.
     InputOutrunsTimers,
+    /// A finish that overtakes its task's ack (or a sink's commit) of the final checkpoint is
+    /// taken as an early finish and not counted: the stop it escalates to waits out its
+    /// timeout for a finish that already came.
+    UncountedEarlyFinish,
 }
 
 impl Mutant {
     /// Every known bug.
-    pub const ALL: [Mutant; 7] = [
+    pub const ALL: [Mutant; 8] = [
         Mutant::NoFinalCheckpointTimeout,
         Mutant::ForceIgnoredInFinalCheckpoint,
         Mutant::SecondCheckpointInFlight,
@@ -36,6 +40,7 @@ impl Mutant {
         Mutant::AcceptOldGenerationAck,
         Mutant::WaitOnDeadTask,
         Mutant::InputOutrunsTimers,
+        Mutant::UncountedEarlyFinish,
     ];
 
     /// The property (see `specs/PROPERTIES.md`) that must catch this bug.
@@ -48,6 +53,7 @@ impl Mutant {
             Mutant::AcceptOldGenerationAck => Property::StaleGenerationInert,
             Mutant::WaitOnDeadTask => Property::DeadTaskEscalates,
             Mutant::InputOutrunsTimers => Property::TimersBeforeInputs,
+            Mutant::UncountedEarlyFinish => Property::NoNeedlessWait,
         }
     }
 
@@ -61,6 +67,7 @@ impl Mutant {
             Mutant::AcceptOldGenerationAck => "accept-old-generation-ack",
             Mutant::WaitOnDeadTask => "wait-on-dead-task",
             Mutant::InputOutrunsTimers => "input-outruns-timers",
+            Mutant::UncountedEarlyFinish => "uncounted-early-finish",
         }
     }
 }

@@ -150,7 +150,10 @@ impl Controller {
             },
             WorkerEvent::Heartbeat => Ok(Checked::Input),
             WorkerEvent::CheckpointAcked { task, epoch } => {
-                let i = self.check_running_task(msg.worker, *task)?;
+                let i = self.check_task(msg.worker, *task)?;
+                if !self.tasks[i].alive() && !self.finished_in_final(i) {
+                    return Err(Rejected::TaskNotRunning { task: *task });
+                }
                 self.validate_ack(*task, i, *epoch)?;
                 Ok(Checked::Ack { worker: w, slot: i })
             }
@@ -203,6 +206,13 @@ impl Controller {
             input,
             state: self.phase.state(),
         }
+    }
+
+    /// Whether task `i` finished while the final checkpoint is in flight. Its ack of that
+    /// checkpoint, sent before its finish, may arrive after it and still counts.
+    fn finished_in_final(&self, i: usize) -> bool {
+        let final_in_flight = self.checkpoint.as_ref().is_some_and(|c| c.then_stop);
+        final_in_flight && self.tasks[i] == TaskRun::Finished
     }
 
     /// An ack or a failure report for `epoch` from task `i`.

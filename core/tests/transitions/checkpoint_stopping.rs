@@ -244,16 +244,19 @@ pub fn cases() -> Vec<Case> {
             commands(abort_then_immediate()),
             last_completed(None),
         ]),
-        // The map has not acked the final checkpoint: it may not finish yet.
+        // A two-phase-commit sink finishes only after committing the final checkpoint, not
+        // yet persisted: its finish is early. (A map's finish may overtake its ack.)
         case(
             "checkpoint_stopping -> stop_job(immediate) on task finished early",
             checkpoint_stopping,
         )
         .edge(
             CHECKPOINT_STOPPING,
-            finish(task(MAP, 0)),
+            finish(task(SINK, 0)),
             IMMEDIATE,
-            Reason::TaskFinishedEarly { task: task(MAP, 0) },
+            Reason::TaskFinishedEarly {
+                task: task(SINK, 0),
+            },
         ),
         case(
             "checkpoint_stopping -> stop_workers on stop force",

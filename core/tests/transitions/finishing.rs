@@ -102,9 +102,11 @@ pub fn cases() -> Vec<Case> {
         )
         .edge(
             FINISHING,
-            finish(task(MAP, 0)),
+            finish(task(SINK, 0)),
             RECOVERING,
-            Reason::TaskFinishedEarly { task: task(MAP, 0) },
+            Reason::TaskFinishedEarly {
+                task: task(SINK, 0),
+            },
         ),
         case(
             "finishing -> recovering restores the end checkpoint and resends its commits",
