@@ -9,7 +9,7 @@
 //! Run with `cargo bench -p quiesce-core --bench controller`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use quiesce_core::controller::Controller;
+use quiesce_core::controller::{Controller, ControllerSetup};
 use quiesce_core::{
     Config, Edge, Epoch, FromWorker, Input, Job, Operator, OperatorId, OperatorKind, Time,
     WorkerEvent, WorkerId,
@@ -68,7 +68,8 @@ fn running(tasks: u32) -> (Controller, Time) {
         ttl_ms: Some(1 << 40),
         ..Config::default()
     };
-    let mut c = Controller::new(job(tasks), config, Time(0)).expect("valid job");
+    let mut c =
+        Controller::new(ControllerSetup::new(job(tasks), config, Time(0))).expect("valid job");
     for w in 0..c.job().workers {
         c.handle(Time(0), msg(&c, WorkerId(w), WorkerEvent::Ready))
             .expect("ready");

@@ -14,7 +14,7 @@
 //! Run with `cargo bench -p quiesce-core --bench worker`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use quiesce_core::worker::{Worker, WorkerConfig, WorkerInput, WorkerOutput};
+use quiesce_core::worker::{Worker, WorkerConfig, WorkerInput, WorkerOutput, WorkerSetup};
 use quiesce_core::{
     Command, Edge, Epoch, Generation, Job, Operator, OperatorId, OperatorKind, TaskId, Time,
     ToWorker, WorkerId,
@@ -80,7 +80,14 @@ fn workers(job: &Job) -> Vec<Worker> {
                 heartbeat_interval_ms: 1 << 30,
                 ..WorkerConfig::default()
             };
-            Worker::new(job, WorkerId(w), G, config, None, Time(0)).expect("valid job")
+            Worker::new(WorkerSetup::new(
+                job.clone(),
+                WorkerId(w),
+                G,
+                config,
+                Time(0),
+            ))
+            .expect("valid job")
         })
         .collect()
 }

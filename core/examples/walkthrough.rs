@@ -10,6 +10,7 @@
 //!
 //! Usage: `cargo run -p quiesce-core --example walkthrough [-- --fail-at-ms MS --stop-at-ms MS]`
 
+use quiesce_core::ControllerSetup;
 use quiesce_core::{
     Command, Config, Controller, Event, Generation, Input, Job, JobError, Output, State,
     StopJobMode, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,
@@ -278,7 +279,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut c = match Controller::new(job.clone(), config, Time(0)) {
+    let mut c = match Controller::new(ControllerSetup::new(job.clone(), config, Time(0))) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

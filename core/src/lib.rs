@@ -30,7 +30,7 @@
 //! // One source feeding one two-phase-commit sink, on one worker.
 //! let job = Job::builder("tiny", 1).source("src", 1).sink("sink", 1).edge("src", "sink").build()?;
 //! let (src, sink) = (TaskId { operator: OperatorId(0), subtask: 0 }, TaskId { operator: OperatorId(1), subtask: 0 });
-//! let mut c = Controller::new(job, Config::default(), Time(0))?;
+//! let mut c = Controller::new(ControllerSetup::new(job, Config::default(), Time(0)))?;
 //! let g = c.status().generation;
 //! let from_worker = |event| Input::from_worker(WorkerId(0), g, event);
 //! let drain = |c: &mut Controller| std::iter::from_fn(|| c.poll_output()).collect::<Vec<_>>();
@@ -102,7 +102,7 @@ pub use controller::io::{
     AbortReason, CheckpointStage, Counters, Event, InFlight, Input, InputKind, Output, Reason,
     Rejected, State, Status, Stopping,
 };
-pub use controller::{Controller, RestorePoint, SetupError};
+pub use controller::{Controller, ControllerSetup, RestorePoint, SetupError};
 pub use job_builder::JobBuilder;
 pub use plan::{Placement, Plan};
 pub use property::{Property, Violation};
@@ -113,5 +113,5 @@ pub use types::{
 };
 pub use worker::{
     Restore, TaskSnapshot, Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput,
-    WorkerRejected, WorkerStatus,
+    WorkerRejected, WorkerSetup, WorkerStatus,
 };

@@ -8,7 +8,9 @@ mod support;
 use quiesce_core::controller::invariants::{self, Violation};
 use quiesce_core::controller::mutants::Mutant;
 use quiesce_core::controller::Controller;
-use quiesce_core::{Epoch, FromWorker, Generation, Input, StopMode, Time, WorkerEvent, WorkerId};
+use quiesce_core::{
+    ControllerSetup, Epoch, FromWorker, Generation, Input, StopMode, Time, WorkerEvent, WorkerId,
+};
 use support::*;
 
 /// Drives a mutated controller, checking every step; returns the first violation.
@@ -19,9 +21,8 @@ struct Probe {
 
 impl Probe {
     fn new(mutant: Mutant) -> Probe {
-        let c = Controller::new(job(), config(), Time(0))
-            .unwrap()
-            .with_mutant(mutant);
+        let setup = ControllerSetup::new(job(), config(), Time(0)).with_mutant(mutant);
+        let c = Controller::new(setup).unwrap();
         Probe { c, now: Time(0) }
     }
 
@@ -90,7 +91,7 @@ fn caught(mutant: Mutant, scenario: impl Fn(&mut Probe) -> Result<(), Violation>
     }
     // The same scenario on the correct controller holds every property.
     let mut correct = Probe {
-        c: Controller::new(job(), config(), Time(0)).unwrap(),
+        c: Controller::new(ControllerSetup::new(job(), config(), Time(0))).unwrap(),
         now: Time(0),
     };
     if let Err(violation) = scenario(&mut correct) {

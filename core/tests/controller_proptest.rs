@@ -15,7 +15,8 @@ use proptest::prelude::*;
 use quiesce_core::controller::invariants;
 use quiesce_core::controller::Controller;
 use quiesce_core::controller::Timer;
-use quiesce_core::trace::{replay, ControllerRecorder, ControllerSetup, Line, Outcome};
+use quiesce_core::trace::{replay, ControllerRecorder, Line, Outcome};
+use quiesce_core::ControllerSetup;
 use quiesce_core::{
     CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output,
     RestartStrategy, State, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,

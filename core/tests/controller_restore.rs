@@ -4,7 +4,9 @@
 mod support;
 
 use quiesce_core::controller::Timer;
-use quiesce_core::controller::{Controller, RestoreError, RestorePoint, SetupError};
+use quiesce_core::controller::{
+    Controller, ControllerSetup, RestoreError, RestorePoint, SetupError,
+};
 use quiesce_core::{
     Config, Epoch, Event, Generation, Output, Reason, RestartStrategy, State, StopJobMode,
     Stopping, Time, WorkerEvent,
@@ -114,7 +116,8 @@ fn checkpointed_with_ttl() -> (Harness, Config) {
 fn the_time_to_live_counts_from_the_creation_of_the_job_across_restores() {
     let (h, cfg) = checkpointed_with_ttl();
     let restore = h.c.restore_point().unwrap();
-    let c = Controller::restore(job(), cfg, Time(5_000), Some(restore)).unwrap();
+    let c = Controller::new(ControllerSetup::new(job(), cfg, Time(5_000)).with_restore(restore))
+        .unwrap();
     assert_eq!(ttl_deadline(&c), Some(Time(10_000)));
     let mut h = Harness::around(c, Time(5_000));
     h.ready_all();
@@ -134,7 +137,8 @@ fn the_time_to_live_counts_from_the_creation_of_the_job_across_restores() {
 fn a_job_restored_past_its_time_to_live_stops_at_once() {
     let (h, cfg) = checkpointed_with_ttl();
     let restore = h.c.restore_point().unwrap();
-    let c = Controller::restore(job(), cfg, Time(12_000), Some(restore)).unwrap();
+    let c = Controller::new(ControllerSetup::new(job(), cfg, Time(12_000)).with_restore(restore))
+        .unwrap();
     assert_eq!(ttl_deadline(&c), Some(Time(12_000)));
     let mut h = Harness::around(c, Time(12_000));
     h.take();
@@ -162,7 +166,7 @@ fn restore_point(generation: u64, epoch: u64, last_started: u64) -> RestorePoint
 }
 
 fn restore(point: RestorePoint) -> Result<Controller, SetupError> {
-    Controller::restore(job(), config(), Time(1_000), Some(point))
+    Controller::new(ControllerSetup::new(job(), config(), Time(1_000)).with_restore(point))
 }
 
 #[test]

@@ -879,9 +879,8 @@ fn a_restored_controller_starts_above_the_previous_generation_and_epoch() {
         last_started: Epoch(11),
         created_at: Time(0),
     };
-    let mut c =
-        quiesce_core::controller::Controller::restore(job(), config(), Time(0), Some(restore))
-            .unwrap();
+    let setup = quiesce_core::ControllerSetup::new(job(), config(), Time(0)).with_restore(restore);
+    let mut c = quiesce_core::controller::Controller::new(setup).unwrap();
     let mut out = Vec::new();
     while let Some(o) = c.poll_output() {
         out.push(o);

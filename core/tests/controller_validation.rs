@@ -4,7 +4,7 @@ use support::*;
 // Every way the controller refuses an input, a configuration or a job. A refused input must
 // leave the controller exactly as it was and emit nothing.
 
-use quiesce_core::controller::{Controller, SetupError};
+use quiesce_core::controller::{Controller, ControllerSetup, SetupError};
 use quiesce_core::{
     Config, ConfigError, Edge, Epoch, FromWorker, Generation, Input, InputKind, Job, JobError,
     Operator, OperatorId, OperatorKind, Rejected, RestartStrategy, State, StopJobMode, StopMode,
@@ -1031,7 +1031,7 @@ fn rejected_inputs_render_as_distinct_one_line_messages() {
 // ------------------------------------------------------------------------ config validation
 
 fn setup_config(config: Config) -> Result<Controller, SetupError> {
-    Controller::new(job(), config, Time(0))
+    Controller::new(ControllerSetup::new(job(), config, Time(0)))
 }
 
 #[track_caller]
@@ -1502,7 +1502,7 @@ fn refuse_job(job: Job, expected: JobError) {
     assert_eq!(job.validate(), Err(expected.clone()));
     let message = expected.to_string();
     assert!(!message.is_empty());
-    let setup = Controller::new(job, config(), Time(0)).err();
+    let setup = Controller::new(ControllerSetup::new(job, config(), Time(0))).err();
     assert_eq!(setup.clone(), Some(SetupError::Job(expected)));
     let setup = setup.unwrap().to_string();
     assert!(setup.starts_with("invalid job: "), "{setup:?}");
@@ -1527,7 +1527,7 @@ fn valid_jobs_are_accepted() {
         5,
     );
     assert_eq!(fan.validate(), Ok(()));
-    assert!(Controller::new(fan, config(), Time(0)).is_ok());
+    assert!(Controller::new(ControllerSetup::new(fan, config(), Time(0))).is_ok());
 }
 
 #[test]
@@ -1819,7 +1819,12 @@ fn job_errors_are_reported_before_config_errors() {
         stop_timeout_ms: 0,
         ..config()
     };
-    let err = Controller::new(job_of(vec![], vec![], 1), bad_config, Time(0)).err();
+    let err = Controller::new(ControllerSetup::new(
+        job_of(vec![], vec![], 1),
+        bad_config,
+        Time(0),
+    ))
+    .err();
     assert_eq!(err, Some(SetupError::Job(JobError::NoOperators)));
 }
 
@@ -1839,7 +1844,7 @@ fn job_with_a_sink_without_input_is_refused() {
     };
     assert_eq!(j.validate(), Err(orphan.clone()));
     assert_eq!(
-        Controller::new(j, config(), Time(0)).err(),
+        Controller::new(ControllerSetup::new(j, config(), Time(0))).err(),
         Some(SetupError::Job(orphan))
     );
 }

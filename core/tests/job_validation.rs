@@ -3,8 +3,8 @@
 
 mod worker_common;
 
-use quiesce_core::controller::{Controller, SetupError};
-use quiesce_core::worker::{Worker, WorkerConfig, WorkerError};
+use quiesce_core::controller::{Controller, ControllerSetup, SetupError};
+use quiesce_core::worker::{Worker, WorkerConfig, WorkerError, WorkerSetup};
 use quiesce_core::{Config, Generation, Job, JobError, OperatorId, Time, WorkerId};
 use worker_common::*;
 
@@ -18,17 +18,21 @@ fn refuse(job: Job, from: u32, to: u32) {
     let message = expected.to_string();
     assert!(message.contains(&format!("op{from}")), "{message}");
     assert!(message.contains(&format!("op{to}")), "{message}");
-    let setup = Controller::new(job.clone(), Config::default(), Time(0)).err();
+    let setup = Controller::new(ControllerSetup::new(
+        job.clone(),
+        Config::default(),
+        Time(0),
+    ))
+    .err();
     assert_eq!(setup, Some(SetupError::Job(expected.clone())));
     for w in 0..job.workers {
-        let worker = Worker::new(
-            &job,
+        let worker = Worker::new(WorkerSetup::new(
+            job.clone(),
             WorkerId(w),
             Generation(1),
             WorkerConfig::default(),
-            None,
             Time(0),
-        );
+        ));
         assert_eq!(worker.err(), Some(WorkerError::Job(expected.clone())));
     }
 }
@@ -36,16 +40,20 @@ fn refuse(job: Job, from: u32, to: u32) {
 #[track_caller]
 fn accept(job: Job) {
     assert_eq!(job.validate(), Ok(()));
-    assert!(Controller::new(job.clone(), Config::default(), Time(0)).is_ok());
+    assert!(Controller::new(ControllerSetup::new(
+        job.clone(),
+        Config::default(),
+        Time(0)
+    ))
+    .is_ok());
     for w in 0..job.workers {
-        let worker = Worker::new(
-            &job,
+        let worker = Worker::new(WorkerSetup::new(
+            job.clone(),
             WorkerId(w),
             Generation(1),
             WorkerConfig::default(),
-            None,
             Time(0),
-        );
+        ));
         assert!(worker.is_ok());
     }
 }

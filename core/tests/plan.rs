@@ -100,7 +100,12 @@ fn an_invalid_job_has_no_plan() {
 fn controller_and_workers_use_the_plan() {
     let job = chain(&[3, 5, 2], 4);
     let plan = Plan::new(&job).unwrap();
-    let mut c = Controller::new(job.clone(), Config::default(), Time(0)).unwrap();
+    let mut c = Controller::new(ControllerSetup::new(
+        job.clone(),
+        Config::default(),
+        Time(0),
+    ))
+    .unwrap();
     assert_eq!(c.plan(), &plan);
     let g = c.status().generation;
     let from = |worker, event| {
@@ -128,14 +133,13 @@ fn controller_and_workers_use_the_plan() {
         }
     }
     for w in 0..job.workers {
-        let worker = Worker::new(
-            &job,
+        let worker = Worker::new(WorkerSetup::new(
+            job.clone(),
             WorkerId(w),
             Generation(1),
             WorkerConfig::default(),
-            None,
             Time(0),
-        )
+        ))
         .unwrap();
         assert_eq!(
             worker.tasks().collect::<Vec<_>>(),

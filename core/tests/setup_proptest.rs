@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use quiesce_core::controller::invariants;
-use quiesce_core::controller::{Controller, RestorePoint};
+use quiesce_core::controller::{Controller, ControllerSetup, RestorePoint};
 use quiesce_core::{
     Config, Edge, FromWorker, Input, Job, Operator, OperatorId, OperatorKind, RestartStrategy,
     Time, WorkerEvent, WorkerId,
@@ -245,7 +245,12 @@ proptest! {
     ) {
         let restore: Option<RestorePoint> = stored
             .map(|value| serde_json::from_value(value).expect("every field is a u64 or bool"));
-        let Ok(mut c) = Controller::restore(job, config, now, restore) else {
+        let setup = ControllerSetup::new(job, config, now);
+        let setup = match restore {
+            Some(restore) => setup.with_restore(restore),
+            None => setup,
+        };
+        let Ok(mut c) = Controller::new(setup) else {
             return Ok(());
         };
         invariants::check(None, &c).map_err(|v| TestCaseError::fail(v.to_string()))?;

@@ -6,11 +6,12 @@ mod support;
 
 use quiesce_core::controller::Controller;
 use quiesce_core::trace::{
-    replay, Chain, ControllerRecorder, ControllerSetup, Divergence, Header, Line, MachineId,
-    MemoryRecorder, Outcome, Recorder, ReplayError, Replayer, FORMAT,
+    replay, Chain, ControllerRecorder, Divergence, Header, Line, MachineId, MemoryRecorder,
+    Outcome, Recorder, ReplayError, Replayer, FORMAT,
 };
-use quiesce_core::worker::trace::WorkerSetup;
+use quiesce_core::worker::WorkerSetup;
 use quiesce_core::worker::{Worker, WorkerConfig, WorkerInput};
+use quiesce_core::ControllerSetup;
 use quiesce_core::WorkerId;
 use quiesce_core::{Epoch, FromWorker, Generation, Input, Job, StopMode, Time, WorkerEvent};
 use serde::Deserialize;

@@ -9,10 +9,10 @@ mod worker_common;
 
 use proptest::prelude::*;
 use quiesce_core::trace::{replay, Line, Machine, Outcome};
-use quiesce_core::worker::trace::{WorkerRecorder, WorkerSetup};
+use quiesce_core::worker::trace::WorkerRecorder;
 use quiesce_core::worker::{
     Channel, Item, Partition, Record, Restore, TaskSnapshot, Worker, WorkerConfig, WorkerInput,
-    WorkerOutput,
+    WorkerOutput, WorkerSetup,
 };
 use quiesce_core::{
     Command, Epoch, Generation, OperatorId, OperatorKind, StopJobMode, TaskId, Time, ToWorker,

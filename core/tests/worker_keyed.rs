@@ -5,7 +5,7 @@
 mod worker_common;
 
 use proptest::prelude::*;
-use quiesce_core::controller::Controller;
+use quiesce_core::controller::{Controller, ControllerSetup};
 use quiesce_core::worker::{Key, Partition, Record, Restore, TaskSnapshot, WorkerError};
 use quiesce_core::{Command, Config, Epoch, Generation, JobError, OperatorId, Time, WorkerId};
 use std::collections::BTreeMap;
@@ -195,7 +195,8 @@ fn worker_keyed_count_stands_where_a_transform_may_and_the_controller_takes_it()
     );
     let j = two_inputs();
     assert_eq!(j.validate(), Ok(()));
-    let c = Controller::new(j, Config::default(), Time(0)).expect("a valid job");
+    let c =
+        Controller::new(ControllerSetup::new(j, Config::default(), Time(0))).expect("a valid job");
     assert_eq!(c.job().operators.len(), 3);
 }
 

@@ -169,10 +169,9 @@ fn worker_mutant_accept_other_generation_lets_a_zombie_act() {
         &[(0, 1)],
         1,
     );
-    let c = Cluster::new(&j, G);
-    let mut w = c.workers[0]
-        .clone()
-        .with_mutant(WorkerMutant::AcceptOtherGeneration);
+    let mut c = Cluster::new(&j, G);
+    c.mutate(WorkerMutant::AcceptOtherGeneration);
+    let mut w = c.workers[0].clone();
     let before = w.clone();
     let stale = ToWorker {
         generation: Generation(0),
@@ -206,8 +205,9 @@ fn worker_mutant_input_outruns_timers_is_caught_by_timers_before_inputs() {
         count: 1,
     };
     assert_eq!(timers_fire_before(&w, late, read.clone()), Ok(()));
-    let mutant = w.with_mutant(WorkerMutant::InputOutrunsTimers);
-    let caught = timers_fire_before(&mutant, late, read);
+    let mut mutated = Cluster::new(&j, G);
+    mutated.mutate(WorkerMutant::InputOutrunsTimers);
+    let caught = timers_fire_before(&mutated.workers[0], late, read);
     assert!(
         caught.is_err(),
         "the record went out before the due heartbeat"

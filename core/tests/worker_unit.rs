@@ -4,7 +4,7 @@ mod worker_common;
 
 use quiesce_core::worker::{
     Channel, Item, Partition, Record, Restore, TaskPhase, TaskSnapshot, Transaction, TransactionId,
-    Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput, WorkerRejected,
+    Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput, WorkerRejected, WorkerSetup,
 };
 use quiesce_core::{
     Command, ConfigError, Epoch, Generation, JobError, OperatorId, StopJobMode, Time, WorkerEvent,
@@ -71,14 +71,13 @@ fn chain_job() -> quiesce_core::Job {
 }
 
 fn new_worker(job: &quiesce_core::Job, worker: u32) -> Worker {
-    let mut w = Worker::new(
-        job,
+    let mut w = Worker::new(WorkerSetup::new(
+        job.clone(),
         WorkerId(worker),
         G,
         WorkerConfig::default(),
-        None,
         Time(0),
-    )
+    ))
     .expect("valid job");
     drain(&mut w);
     w
@@ -666,14 +665,13 @@ fn worker_restored_sink_commits_the_previous_generations_pre_commit() {
         &[(0, 1)],
         2,
     );
-    let mut early = Worker::new(
-        &apart,
+    let mut early = Worker::new(WorkerSetup::new(
+        apart.clone(),
         WorkerId(1),
         g2,
         WorkerConfig::default(),
-        None,
         Time(0),
-    )
+    ))
     .unwrap();
     let checkpoint = Command::Checkpoint {
         epoch: Epoch(5),
@@ -689,9 +687,15 @@ fn worker_restored_sink_commits_the_previous_generations_pre_commit() {
     );
     // An old barrier cannot come back.
     assert!(matches!(
-        Worker::new(&j, WorkerId(0), g2, WorkerConfig::default(), None, Time(0))
-            .unwrap()
-            .handle(Time(1), command(g2, Command::Commit { epoch: Epoch(1) })),
+        Worker::new(WorkerSetup::new(
+            j.clone(),
+            WorkerId(0),
+            g2,
+            WorkerConfig::default(),
+            Time(0)
+        ))
+        .unwrap()
+        .handle(Time(1), command(g2, Command::Commit { epoch: Epoch(1) })),
         Err(WorkerRejected::UnknownEpoch { .. })
     ));
 }
@@ -816,7 +820,14 @@ fn worker_heartbeats_every_interval() {
         heartbeat_interval_ms: 100,
         ..WorkerConfig::default()
     };
-    let mut w = Worker::new(&j, WorkerId(0), G, config, None, Time(10)).unwrap();
+    let mut w = Worker::new(WorkerSetup::new(
+        j.clone(),
+        WorkerId(0),
+        G,
+        config,
+        Time(10),
+    ))
+    .unwrap();
     assert_eq!(events(&drain(&mut w)), vec![WorkerEvent::Ready]);
     assert_eq!(w.poll_timeout(), Some(Time(110)));
     w.handle_timeout(Time(50)); // spurious
@@ -833,7 +844,7 @@ fn worker_heartbeats_every_interval() {
         ..WorkerConfig::default()
     };
     assert_eq!(
-        Worker::new(&j, WorkerId(0), G, zero, None, Time(0)).unwrap_err(),
+        Worker::new(WorkerSetup::new(j.clone(), WorkerId(0), G, zero, Time(0))).unwrap_err(),
         WorkerError::Config(ConfigError::Zero {
             field: "heartbeat_interval_ms"
         })
@@ -861,14 +872,13 @@ fn worker_refuses_jobs_it_cannot_model() {
         1,
     );
     assert!(matches!(
-        Worker::new(
-            &diamond,
+        Worker::new(WorkerSetup::new(
+            diamond.clone(),
             WorkerId(0),
             G,
             WorkerConfig::default(),
-            None,
             Time(0)
-        ),
+        )),
         Err(WorkerError::Job(JobError::MultiplePaths {
             from: OperatorId(0),
             to: OperatorId(3)
@@ -876,7 +886,13 @@ fn worker_refuses_jobs_it_cannot_model() {
     ));
     let j = copy_job();
     assert!(matches!(
-        Worker::new(&j, WorkerId(1), G, WorkerConfig::default(), None, Time(0)),
+        Worker::new(WorkerSetup::new(
+            j.clone(),
+            WorkerId(1),
+            G,
+            WorkerConfig::default(),
+            Time(0)
+        )),
         Err(WorkerError::UnknownWorker { .. })
     ));
     let missing = Restore {
@@ -885,12 +901,8 @@ fn worker_refuses_jobs_it_cannot_model() {
     };
     assert!(matches!(
         Worker::new(
-            &j,
-            WorkerId(0),
-            G,
-            WorkerConfig::default(),
-            Some(missing),
-            Time(0)
+            WorkerSetup::new(j.clone(), WorkerId(0), G, WorkerConfig::default(), Time(0))
+                .with_restore(missing)
         ),
         Err(WorkerError::BadRestore { .. })
     ));
@@ -911,12 +923,8 @@ fn worker_refuses_jobs_it_cannot_model() {
     };
     assert!(matches!(
         Worker::new(
-            &j,
-            WorkerId(0),
-            G,
-            WorkerConfig::default(),
-            Some(newer),
-            Time(0)
+            WorkerSetup::new(j.clone(), WorkerId(0), G, WorkerConfig::default(), Time(0))
+                .with_restore(newer)
         ),
         Err(WorkerError::BadRestore { .. })
     ));
@@ -1065,7 +1073,14 @@ fn worker_source_end_reports_input_ended_once_and_the_job_ends_with_the_final_ch
 fn worker_inputs_and_outputs_round_trip_through_serde() {
     let j = chain_job();
     let mut c = Cluster::new(&j, G);
-    let mut w = Worker::new(&j, WorkerId(0), G, WorkerConfig::default(), None, Time(0)).unwrap();
+    let mut w = Worker::new(WorkerSetup::new(
+        j.clone(),
+        WorkerId(0),
+        G,
+        WorkerConfig::default(),
+        Time(0),
+    ))
+    .unwrap();
     let inputs = vec![
         WorkerInput::SourceRecords {
             task: task(0, 0),

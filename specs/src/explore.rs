@@ -18,7 +18,7 @@ use crate::setups::{placed_tasks, Setup};
 use quiesce_core::controller::invariants::{self, Violation};
 #[cfg(feature = "mutants")]
 use quiesce_core::controller::mutants::Mutant;
-use quiesce_core::controller::{Controller, SetupError};
+use quiesce_core::controller::{Controller, ControllerSetup, SetupError};
 use quiesce_core::{
     Epoch, Event, FromWorker, Generation, Input, OperatorKind, Output, Property, RestartStrategy,
     State, StopMode, TaskId, Time, WorkerEvent, WorkerId,
@@ -309,7 +309,11 @@ impl Explorer {
     /// An explorer of the correct controller on `setup`.
     pub fn new(setup: Setup) -> Result<Explorer, SetupError> {
         // Refuse a bad setup up front rather than on the first state.
-        Controller::new(setup.job.clone(), setup.config, Time(0))?;
+        Controller::new(ControllerSetup::new(
+            setup.job.clone(),
+            setup.config,
+            Time(0),
+        ))?;
         let tasks = placed_tasks(&setup.job);
         let of_kind = |wanted: fn(OperatorKind) -> bool| -> Vec<(WorkerId, TaskId)> {
             tasks
@@ -359,15 +363,13 @@ impl Explorer {
 
     fn initial(&self) -> World {
         // `new` already built a controller from this very setup.
-        let c = Controller::new(self.setup.job.clone(), self.setup.config, Time(0))
-            .expect("the setup was validated by Explorer::new");
+        let setup = ControllerSetup::new(self.setup.job.clone(), self.setup.config, Time(0));
         #[cfg(feature = "mutants")]
-        let mut c = match self.mutant {
-            Some(m) => c.with_mutant(m),
-            None => c,
+        let setup = match self.mutant {
+            Some(m) => setup.with_mutant(m),
+            None => setup,
         };
-        #[cfg(not(feature = "mutants"))]
-        let mut c = c;
+        let mut c = Controller::new(setup).expect("the setup was validated by Explorer::new");
         // The first outputs (start the workers) are the environment's to act on.
         while c.poll_output().is_some() {}
         World {
@@ -1043,7 +1045,8 @@ mod tests {
         let cx = &outcome.violations[0];
         // Replaying the inputs of the trace on a fresh controller leads to the same states.
         let setup = small();
-        let mut c = Controller::new(setup.job, setup.config, Time(0)).expect("valid");
+        let mut c =
+            Controller::new(ControllerSetup::new(setup.job, setup.config, Time(0))).expect("valid");
         for step in &cx.trace {
             match &step.action {
                 Action::Input(input) => c.handle(step.at, input.clone()).expect("accepted"),

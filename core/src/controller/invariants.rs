@@ -476,7 +476,7 @@ pub fn check_input(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Config, FromWorker, Generation, Job, Time, WorkerId};
+    use crate::{Config, ControllerSetup, FromWorker, Generation, Job, Time, WorkerId};
 
     /// A graceful stop of a one-worker job, Running at 0.
     fn stopping_gracefully() -> Controller {
@@ -486,7 +486,8 @@ mod tests {
             .edge("src", "sink")
             .build()
             .expect("a valid job");
-        let mut c = Controller::new(job, Config::default(), Time(0)).expect("a valid setup");
+        let mut c = Controller::new(ControllerSetup::new(job, Config::default(), Time(0)))
+            .expect("a valid setup");
         let ready = Input::Worker(FromWorker {
             worker: WorkerId(0),
             generation: Generation(1),

@@ -55,7 +55,7 @@ use timers::Timers;
 pub use phase::is_legal_transition;
 use phase::{Checkpoint, Kill, Phase, RecoveryStage, Seen, Stage, TaskRun};
 use setup::FIRST_EPOCH;
-pub use setup::{RestoreError, RestorePoint, SetupError};
+pub use setup::{ControllerSetup, RestoreError, RestorePoint, SetupError};
 pub use timers::Timer;
 use validate::Checked;
 

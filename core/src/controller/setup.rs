@@ -164,20 +164,93 @@ impl RestorePoint {
     }
 }
 
-impl Controller {
-    /// A controller for a new job, about to schedule its first generation.
-    pub fn new(job: Job, config: Config, now: Time) -> Result<Controller, SetupError> {
-        Controller::restore(job, config, now, None)
+/// What builds a controller: its job, config and start time, where it resumes, and (with
+/// the `mutants` feature) the known bug it runs. Trace setup lines store it as is.
+///
+/// ```
+/// # use quiesce_core::*;
+/// # use quiesce_core::controller::{Controller, RestorePoint, SetupError};
+/// # let job = Job {
+/// #     name: "t".into(),
+/// #     operators: vec![
+/// #         Operator { name: "s".into(), kind: OperatorKind::Source, parallelism: 1 },
+/// #         Operator { name: "k".into(), kind: OperatorKind::Sink { two_phase_commit: true }, parallelism: 1 },
+/// #     ],
+/// #     edges: vec![Edge { from: OperatorId(0), to: OperatorId(1) }],
+/// #     workers: 1,
+/// # };
+/// # let restore_point = RestorePoint {
+/// #     generation: Generation(3), epoch: Epoch(7), committed: true, last_started: Epoch(8), created_at: Time(0),
+/// # };
+/// let fresh = Controller::new(ControllerSetup::new(job.clone(), Config::default(), Time(0)))?;
+/// let resumed = ControllerSetup::new(job, Config::default(), Time(0)).with_restore(restore_point);
+/// assert_eq!(Controller::new(resumed)?.status().generation, Generation(4));
+/// # Ok::<(), SetupError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ControllerSetup {
+    /// The job to run.
+    pub job: Job,
+    /// How to run it.
+    pub config: Config,
+    /// The time of the construction.
+    pub start: Time,
+    /// Where the job resumes; `None` for a new job.
+    pub restore: Option<RestorePoint>,
+    /// The known bug the controller runs with (see [`Mutant`]); never in production.
+    #[cfg(feature = "mutants")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<Mutant>,
+}
+
+impl ControllerSetup {
+    /// A new job's controller, started at `start`.
+    pub fn new(job: Job, config: Config, start: Time) -> ControllerSetup {
+        ControllerSetup {
+            job,
+            config,
+            start,
+            restore: None,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        }
     }
 
-    /// A controller for a job that resumes from `restore` (see [`RestorePoint`]). The job,
-    /// the configuration and the restore point are all checked: a bad one is an error.
-    pub fn restore(
-        job: Job,
-        config: Config,
-        now: Time,
-        restore: Option<RestorePoint>,
-    ) -> Result<Controller, SetupError> {
+    /// The same, resuming from `restore`.
+    #[must_use]
+    pub fn with_restore(mut self, restore: RestorePoint) -> ControllerSetup {
+        self.restore = Some(restore);
+        self
+    }
+
+    /// The same, running the known bug `mutant`. Debug assertions of the invariants are off
+    /// for a mutated controller: the checks under test must find the bug themselves.
+    #[cfg(feature = "mutants")]
+    #[must_use]
+    pub fn with_mutant(mut self, mutant: Mutant) -> ControllerSetup {
+        self.mutant = Some(mutant);
+        self
+    }
+}
+
+impl Controller {
+    /// Builds a controller from its setup: a new job about to schedule its first generation,
+    /// or, with a restore point, a job that resumes (see [`RestorePoint`]). The job, the
+    /// configuration and the restore point are all checked: a bad one is an error.
+    ///
+    /// Takes the setup by value: the controller keeps the job, so a caller that wants the
+    /// setup too (a trace recorder) clones it, and nobody else pays for a copy.
+    pub fn new(setup: ControllerSetup) -> Result<Controller, SetupError> {
+        let ControllerSetup {
+            job,
+            config,
+            start: now,
+            restore,
+            #[cfg(feature = "mutants")]
+            mutant,
+        } = setup;
         job.validate()?;
         config.validate()?;
         if let Some(restore) = &restore {
@@ -248,7 +321,7 @@ impl Controller {
             counters: Counters::default(),
             outputs: VecDeque::new(),
             #[cfg(feature = "mutants")]
-            mutant: None,
+            mutant,
             job,
             config,
         };
@@ -260,13 +333,5 @@ impl Controller {
         c.enter_scheduling(Reason::Created);
         c.debug_check(None);
         Ok(c)
-    }
-
-    /// Re-introduces a known bug (see [`Mutant`]). Debug assertions of the invariants are
-    /// off for a mutated controller: the checks under test must find the bug themselves.
-    #[cfg(feature = "mutants")]
-    pub fn with_mutant(mut self, mutant: Mutant) -> Controller {
-        self.mutant = Some(mutant);
-        self
     }
 }

@@ -35,7 +35,7 @@
 //!
 //! ```
 //! use quiesce_core::controller::Controller;
-//! use quiesce_core::trace::{replay, ControllerSetup, Line, Outcome, Recorder};
+//! use quiesce_core::trace::{replay, Line, Outcome, Recorder};
 //! use quiesce_core::*;
 //! # let job = Job {
 //! #     name: "t".into(),
@@ -77,16 +77,12 @@ pub use line::{
 pub use record::{Discard, MemoryRecorder, Recorder, TraceSink};
 pub use replay::{replay, Divergence, ReplayError, Replayed, Replayer};
 
-use crate::config::Config;
 use crate::controller::io::{Input, Output, Rejected};
-use crate::controller::{Controller, RestorePoint, SetupError};
-use crate::types::{Job, Time};
+use crate::controller::{Controller, ControllerSetup, SetupError};
+use crate::types::Time;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
-
-#[cfg(feature = "mutants")]
-use crate::controller::mutants::Mutant;
 
 /// A deterministic sans-IO machine: built from a setup, driven by timed inputs and timeout
 /// calls, drained of outputs. The same setup and calls give the same outputs, always. A
@@ -145,54 +141,6 @@ pub struct StepOutcome<O, R> {
     pub outputs: Vec<O>,
 }
 
-/// What builds a controller: its job, config and start time, and where it resumes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct ControllerSetup {
-    /// The job to run.
-    pub job: Job,
-    /// How to run it.
-    pub config: Config,
-    /// The time of the construction.
-    pub start: Time,
-    /// Where the job resumes; `None` for a new job.
-    pub restore: Option<RestorePoint>,
-    /// The known bug the controller runs with (see [`Mutant`]); never in production.
-    #[cfg(feature = "mutants")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mutant: Option<Mutant>,
-}
-
-impl ControllerSetup {
-    /// A new job's controller, started at `start`.
-    pub fn new(job: Job, config: Config, start: Time) -> ControllerSetup {
-        ControllerSetup {
-            job,
-            config,
-            start,
-            restore: None,
-            #[cfg(feature = "mutants")]
-            mutant: None,
-        }
-    }
-
-    /// The same, resuming from `restore`.
-    #[must_use]
-    pub fn with_restore(mut self, restore: RestorePoint) -> ControllerSetup {
-        self.restore = Some(restore);
-        self
-    }
-
-    /// The same, running the known bug `mutant`.
-    #[cfg(feature = "mutants")]
-    #[must_use]
-    pub fn with_mutant(mut self, mutant: Mutant) -> ControllerSetup {
-        self.mutant = Some(mutant);
-        self
-    }
-}
-
 /// A controller that records every call, keeping its trace in memory.
 pub type ControllerRecorder = MemoryRecorder<Controller>;
 
@@ -206,14 +154,8 @@ impl Machine for Controller {
     type Rejected = Rejected;
     type SetupError = SetupError;
 
-    fn build(s: &ControllerSetup) -> Result<Controller, SetupError> {
-        let c = Controller::restore(s.job.clone(), s.config, s.start, s.restore)?;
-        #[cfg(feature = "mutants")]
-        let c = match s.mutant {
-            Some(m) => c.with_mutant(m),
-            None => c,
-        };
-        Ok(c)
+    fn build(setup: &ControllerSetup) -> Result<Controller, SetupError> {
+        Controller::new(setup.clone())
     }
 
     fn id(_: &ControllerSetup) -> MachineId {

@@ -17,6 +17,7 @@
 //!
 //! ```
 //! use quiesce_core::worker::{TransactionId, Worker, WorkerConfig, WorkerInput, WorkerOutput};
+//! use quiesce_core::worker::WorkerSetup;
 //! use quiesce_core::{Command, Edge, Epoch, Generation, Job, Operator, OperatorId, OperatorKind};
 //! use quiesce_core::{TaskId, Time, ToWorker, WorkerId};
 //!
@@ -38,8 +39,8 @@
 //! let sink = TaskId { operator: OperatorId(1), subtask: 0 };
 //! let command = |command| WorkerInput::Command(ToWorker { generation, command });
 //!
-//! let mut w =
-//!     Worker::new(&job, WorkerId(0), generation, WorkerConfig::default(), None, Time(0))?;
+//! let setup = WorkerSetup::new(job, WorkerId(0), generation, WorkerConfig::default(), Time(0));
+//! let mut w = Worker::new(setup)?;
 //! w.handle(Time(1), WorkerInput::SourceRecords { task: source, count: 3 })?;
 //! w.handle(Time(2), command(Command::Checkpoint { epoch: Epoch(1), then_stop: false }))?;
 //! for task in [source, sink] {
@@ -202,6 +203,7 @@ mod ledger;
 pub mod mutants;
 mod rejected;
 mod restore;
+mod setup;
 mod status;
 mod task;
 pub mod trace;
@@ -213,6 +215,7 @@ pub use io::{
 };
 pub use keyed::Key;
 pub use rejected::{WorkerError, WorkerRejected};
+pub use setup::WorkerSetup;
 pub use status::{TaskPhase, TaskStatus, WorkerStatus};
 
 use crate::plan::Plan;
@@ -261,16 +264,22 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the tasks `worker` hosts in `generation`, from `restore` if given. Reports
-    /// [`WorkerEvent::Ready`] at once.
-    pub fn new(
-        job: &Job,
-        worker: WorkerId,
-        generation: Generation,
-        config: WorkerConfig,
-        restore: Option<Restore>,
-        now: Time,
-    ) -> Result<Worker, WorkerError> {
+    /// Starts the tasks the setup's worker hosts in its generation, from its restore state if
+    /// given. Reports [`WorkerEvent::Ready`] at once.
+    ///
+    /// Takes the setup by value: the worker keeps the job and consumes the restore state (which
+    /// holds every pre-committed record), so nothing is copied unless the caller keeps a copy.
+    pub fn new(setup: WorkerSetup) -> Result<Worker, WorkerError> {
+        let WorkerSetup {
+            job,
+            worker,
+            generation,
+            config,
+            restore,
+            start: now,
+            #[cfg(feature = "mutants")]
+            mutant,
+        } = setup;
         job.validate().map_err(WorkerError::Job)?;
         config.validate().map_err(WorkerError::Config)?;
         if worker.0 >= job.workers {
@@ -279,7 +288,7 @@ impl Worker {
                 workers: job.workers,
             });
         }
-        let plan = Plan::of_valid(job);
+        let plan = Plan::of_valid(&job);
         let downstream = (0..job.operators.len())
             .map(|op| {
                 let op = OperatorId(u32::try_from(op).unwrap_or(u32::MAX));
@@ -288,7 +297,7 @@ impl Worker {
             .collect();
         let restored = restore.as_ref().map(|r| r.epoch);
         let mut w = Worker {
-            job: job.clone(),
+            job,
             plan,
             downstream,
             worker,
@@ -306,7 +315,7 @@ impl Worker {
             out_seq: BTreeMap::new(),
             outputs: VecDeque::new(),
             #[cfg(feature = "mutants")]
-            mutant: None,
+            mutant,
         };
         w.tasks = w
             .plan
@@ -356,14 +365,6 @@ impl Worker {
             pending: BTreeMap::new(),
             high_in: BTreeMap::new(),
         }
-    }
-
-    /// Re-introduces a known bug (see [`WorkerMutant`]). Debug assertions of the invariants
-    /// are off for a mutated worker: the checks under test must find the bug themselves.
-    #[cfg(feature = "mutants")]
-    pub fn with_mutant(mut self, mutant: WorkerMutant) -> Worker {
-        self.mutant = Some(mutant);
-        self
     }
 
     /// Whether a known bug is switched on: debug assertions of the invariants are then off,

@@ -1,13 +1,12 @@
 //! Worker traces: the worker is a [`Machine`], so [`crate::trace`]'s recorder, lines and
 //! replay serve it as they serve the controller.
 //!
-//! A worker's trace is a header, a setup line with its [`WorkerSetup`] (what [`Worker::new`]
-//! took), then one line per input or timeout call with what it produced; [`replay`] rebuilds
+//! A worker's trace is a header, a setup line with its [`WorkerSetup`], then one line per input or timeout call with what it produced; [`replay`] rebuilds
 //! the machine and checks every step against them.
 //!
 //! ```
 //! use quiesce_core::trace::{replay, Outcome};
-//! use quiesce_core::worker::trace::{WorkerRecorder, WorkerSetup};
+//! use quiesce_core::worker::trace::WorkerRecorder;
 //! use quiesce_core::worker::{WorkerConfig, WorkerInput};
 //! use quiesce_core::*;
 //! # let job = Job {
@@ -33,77 +32,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::WorkerRejected;
-use super::{Restore, Worker, WorkerConfig, WorkerError, WorkerInput, WorkerOutput};
+use super::{Worker, WorkerError, WorkerInput, WorkerOutput, WorkerRejected, WorkerSetup};
 use crate::trace::{Line, Machine, MachineId, MemoryRecorder};
-use crate::types::{Generation, Job, Time, WorkerId};
-use serde::{Deserialize, Serialize};
-
-#[cfg(feature = "mutants")]
-use super::mutants::WorkerMutant;
+use crate::types::Time;
 
 pub use crate::trace::{replay, Step};
-
-/// What builds a worker: the job, which worker of which generation, its config and start
-/// time, and the state it restores.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct WorkerSetup {
-    /// The whole job: the worker derives the tasks it hosts from it.
-    pub job: Job,
-    /// Which worker slot this is.
-    pub worker: WorkerId,
-    /// The generation it runs.
-    pub generation: Generation,
-    /// Its settings.
-    pub config: WorkerConfig,
-    /// The snapshots its tasks restore; `None` to start from the beginning of the input.
-    pub restore: Option<Restore>,
-    /// The time of the construction.
-    pub start: Time,
-    /// The known bug the worker runs with (see [`WorkerMutant`]); never in production.
-    #[cfg(feature = "mutants")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mutant: Option<WorkerMutant>,
-}
-
-impl WorkerSetup {
-    /// Worker `worker` of `generation`, starting from the beginning of the input at `start`.
-    pub fn new(
-        job: Job,
-        worker: WorkerId,
-        generation: Generation,
-        config: WorkerConfig,
-        start: Time,
-    ) -> WorkerSetup {
-        WorkerSetup {
-            job,
-            worker,
-            generation,
-            config,
-            restore: None,
-            start,
-            #[cfg(feature = "mutants")]
-            mutant: None,
-        }
-    }
-
-    /// The same, restoring `restore`.
-    #[must_use]
-    pub fn with_restore(mut self, restore: Restore) -> WorkerSetup {
-        self.restore = Some(restore);
-        self
-    }
-
-    /// The same, running the known bug `mutant`.
-    #[cfg(feature = "mutants")]
-    #[must_use]
-    pub fn with_mutant(mut self, mutant: WorkerMutant) -> WorkerSetup {
-        self.mutant = Some(mutant);
-        self
-    }
-}
 
 /// A line of a worker's trace.
 pub type WorkerLine<E = crate::trace::NoEnv> = Line<Worker, E>;
@@ -118,21 +51,8 @@ impl Machine for Worker {
     type Rejected = WorkerRejected;
     type SetupError = WorkerError;
 
-    fn build(s: &WorkerSetup) -> Result<Worker, WorkerError> {
-        let w = Worker::new(
-            &s.job,
-            s.worker,
-            s.generation,
-            s.config,
-            s.restore.clone(),
-            s.start,
-        )?;
-        #[cfg(feature = "mutants")]
-        let w = match s.mutant {
-            Some(m) => w.with_mutant(m),
-            None => w,
-        };
-        Ok(w)
+    fn build(setup: &WorkerSetup) -> Result<Worker, WorkerError> {
+        Worker::new(setup.clone())
     }
 
     fn id(s: &WorkerSetup) -> MachineId {

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use quiesce_core::controller::invariants;
-use quiesce_core::controller::Controller;
+use quiesce_core::controller::{Controller, ControllerSetup};
 use quiesce_core::{
     Command, Config, Edge, Epoch, Event, FromWorker, Generation, Input, Job, Operator, OperatorId,
     OperatorKind, Output, Reason, Rejected, RestartStrategy, State, StopMode, TaskId, Time,
@@ -88,7 +88,7 @@ impl Harness {
     }
 
     pub fn with(job: Job, config: Config) -> Harness {
-        let c = Controller::new(job, config, Time(0)).expect("valid setup");
+        let c = Controller::new(ControllerSetup::new(job, config, Time(0))).expect("valid setup");
         Harness::around(c, Time(0))
     }
 

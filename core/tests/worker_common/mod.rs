@@ -4,7 +4,7 @@
 
 use quiesce_core::worker::{
     Channel, Item, Record, Restore, TaskSnapshot, TransactionId, Worker, WorkerConfig, WorkerInput,
-    WorkerOutput, WorkerRejected,
+    WorkerOutput, WorkerRejected, WorkerSetup,
 };
 use quiesce_core::{
     Command, Edge, Epoch, FromWorker, Generation, Job, Operator, OperatorId, OperatorKind, TaskId,
@@ -63,14 +63,7 @@ pub fn build(
     worker: WorkerId,
     restore: Option<Restore>,
 ) -> Result<Worker, quiesce_core::worker::WorkerError> {
-    Worker::new(
-        job,
-        worker,
-        Generation(1),
-        WorkerConfig::default(),
-        restore,
-        Time(0),
-    )
+    Worker::new(setup(job, worker, Generation(1), restore, Time(0)))
 }
 
 pub fn command(generation: Generation, command: Command) -> WorkerInput {
@@ -78,6 +71,27 @@ pub fn command(generation: Generation, command: Command) -> WorkerInput {
         generation,
         command,
     })
+}
+
+/// Worker `worker` of `generation`, from `restore` if given.
+pub fn setup(
+    job: &Job,
+    worker: WorkerId,
+    generation: Generation,
+    restore: Option<Restore>,
+    now: Time,
+) -> WorkerSetup {
+    let setup = WorkerSetup::new(
+        job.clone(),
+        worker,
+        generation,
+        WorkerConfig::default(),
+        now,
+    );
+    match restore {
+        Some(restore) => setup.with_restore(restore),
+        None => setup,
+    }
 }
 
 pub fn drain(worker: &mut Worker) -> Vec<WorkerOutput> {
@@ -126,6 +140,8 @@ pub struct Cluster {
     pub job: Job,
     pub generation: Generation,
     pub workers: Vec<Worker>,
+    /// What built each worker.
+    pub setups: Vec<WorkerSetup>,
     pub now: Time,
     /// Items sent and not yet delivered, FIFO per channel, with the sender's generation.
     pub in_flight: BTreeMap<Channel, VecDeque<(WorkerId, Generation, u64, Item)>>,
@@ -157,25 +173,22 @@ impl Cluster {
         restore: Option<Epoch>,
         store: &BTreeMap<(Epoch, TaskId), TaskSnapshot>,
     ) -> Cluster {
-        let workers = (0..job.workers)
+        let setups: Vec<WorkerSetup> = (0..job.workers)
             .map(|w| {
                 let worker = WorkerId(w);
                 let restore = restore.map(|epoch| restore_for(job, worker, epoch, store));
-                Worker::new(
-                    job,
-                    worker,
-                    generation,
-                    WorkerConfig::default(),
-                    restore,
-                    Time(0),
-                )
-                .expect("the test job is valid")
+                setup(job, worker, generation, restore, Time(0))
             })
+            .collect();
+        let workers = setups
+            .iter()
+            .map(|s| Worker::new(s.clone()).expect("the test job is valid"))
             .collect();
         let mut cluster = Cluster {
             job: job.clone(),
             generation,
             workers,
+            setups,
             now: Time(0),
             in_flight: BTreeMap::new(),
             dead: vec![false; job.workers as usize],
@@ -201,19 +214,23 @@ impl Cluster {
         for w in 0..self.job.workers {
             let worker = WorkerId(w);
             let restore = restore.map(|epoch| restore_for(&self.job, worker, epoch, &self.store));
-            let config = WorkerConfig::default();
+            let setup = setup(&self.job, worker, generation, restore, self.now);
             self.workers[w as usize] =
-                Worker::new(&self.job, worker, generation, config, restore, self.now)
-                    .expect("the restore state is complete");
+                Worker::new(setup.clone()).expect("the restore state is complete");
+            self.setups[w as usize] = setup;
         }
         self.collect();
     }
 
-    /// Switches a known bug on in every worker.
+    /// Rebuilds every worker with a known bug switched on. Before any input only: the new
+    /// workers' construction outputs are those already collected from the ones they replace.
     #[cfg(feature = "mutants")]
     pub fn mutate(&mut self, mutant: quiesce_core::worker::mutants::WorkerMutant) {
-        for w in &mut self.workers {
-            *w = w.clone().with_mutant(mutant);
+        assert_eq!(self.now, Time(0), "a worker is mutated before any input");
+        for (w, setup) in self.workers.iter_mut().zip(&mut self.setups) {
+            *setup = setup.clone().with_mutant(mutant);
+            *w = Worker::new(setup.clone()).expect("it was built from this very setup");
+            drain(w);
         }
     }
 

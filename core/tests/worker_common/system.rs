@@ -4,7 +4,7 @@
 //! step by step, which queue moves next.
 
 use super::Cluster;
-use quiesce_core::controller::{invariants, Controller};
+use quiesce_core::controller::{invariants, Controller, ControllerSetup};
 use quiesce_core::worker::{Channel, WorkerInput};
 use quiesce_core::{
     Config, Epoch, FromWorker, Generation, Input, Job, Output, RestartStrategy, Status, StopMode,
@@ -85,7 +85,8 @@ pub struct System {
 
 impl System {
     pub fn new(job: &Job, config: Config) -> System {
-        let controller = Controller::new(job.clone(), config, Time(0)).expect("valid setup");
+        let controller = Controller::new(ControllerSetup::new(job.clone(), config, Time(0)))
+            .expect("valid setup");
         let status = controller.status();
         let mut cluster = Cluster::new(job, Generation(0));
         cluster.step_ms = 0;
