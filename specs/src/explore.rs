@@ -49,7 +49,7 @@ pub const CORE_PROPERTIES: [Property; 15] = [
 ];
 
 /// The properties the explorer checks on top of the core's, from what it sees across steps.
-pub const EXPLORER_PROPERTIES: [Property; 6] = [
+pub const EXPLORER_PROPERTIES: [Property; 7] = [
     // A refused input changes nothing and emits nothing.
     Property::RefusedInert,
     // After a timeout every deadline lies ahead (else time could stand still); after an input
@@ -63,6 +63,9 @@ pub const EXPLORER_PROPERTIES: [Property; 6] = [
     Property::RecoveryResolves,
     // No input and no timeout makes the controller panic.
     Property::NoPanic,
+    // Once every task of the generation told its end, a stop (or the end of input) ends, or
+    // recovers, in that step.
+    Property::NoNeedlessWait,
 ];
 
 /// What the environment does in one step.
@@ -74,6 +77,9 @@ pub enum Action {
     /// Time passes by this many ms, short of the earliest deadline: later inputs arrive
     /// between deadlines.
     Wait(u64),
+    /// The input arrives at the earliest deadline, handled without a `handle_timeout` before
+    /// it: the controller must fire the timers due first.
+    Late(Input),
 }
 
 /// One step of a counterexample.
@@ -93,6 +99,7 @@ impl fmt::Display for Step {
             Action::Timeout => f.write_str("time passes, due timers fire")?,
             Action::Wait(ms) => write!(f, "{ms} ms pass")?,
             Action::Input(input) => write!(f, "{input}")?,
+            Action::Late(input) => write!(f, "late, no timeout first: {input}")?,
         }
         write!(f, "  -> {}", self.after)
     }
@@ -186,6 +193,9 @@ struct Ghost {
     faults: u8,
     /// Stop requests the user made so far (bounded likewise).
     stops: u8,
+    /// The tasks (bit i: the i-th of [`Explorer::tasks`]) whose end, finished or failed, the
+    /// controller accepted since it last started listening to the workers.
+    told: u64,
 }
 
 /// One explored state.
@@ -492,6 +502,16 @@ impl Explorer {
         if self.setup.bounds.stale {
             self.stale_actions(&s, &mut out);
         }
+        if bounds.late && c.poll_timeout().is_some() {
+            let late: Vec<Action> = out
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Input(i) if races_timers(i) => Some(Action::Late(i.clone())),
+                    _ => None,
+                })
+                .collect();
+            out.extend(late);
+        }
         out
     }
 
@@ -566,12 +586,24 @@ impl Explorer {
         let before = w.c.status();
         let mut c = w.c.clone();
         let ran = match action {
-            Action::Input(input) => {
-                let now = c.status().now;
+            Action::Input(input) | Action::Late(input) => {
+                let late = matches!(action, Action::Late(_));
+                let now = match (late, c.poll_timeout()) {
+                    (true, Some(at)) => at,
+                    _ => c.status().now,
+                };
                 let result = c.handle(now, input.clone());
                 if let Err(rejected) = &result {
-                    let emitted = c.poll_output();
-                    if c != w.c || emitted.is_some() {
+                    // A refused input changes nothing but the timers due by its time, which
+                    // fire first, exactly as `handle_timeout` fires them.
+                    let mut timed = w.c.clone();
+                    if late {
+                        timed.handle_timeout(now);
+                    }
+                    let emitted: Vec<Output> = std::iter::from_fn(|| c.poll_output()).collect();
+                    let expected: Vec<Output> =
+                        std::iter::from_fn(|| timed.poll_output()).collect();
+                    if c != timed || emitted != expected {
                         return Err(Violation {
                             property: Property::RefusedInert,
                             detail: format!(
@@ -580,8 +612,9 @@ impl Explorer {
                             ),
                         });
                     }
-                    // Unchanged, so every invariant of the state held already when it was
-                    // reached, and a refused step has no step property to break.
+                    // Unchanged (or as the timeout action leaves it), so every invariant of
+                    // the state held already when it was reached, and a refused step has no
+                    // step property to break.
                     return Ok(Next::Same);
                 }
                 let ran = drain(&mut c);
@@ -623,11 +656,11 @@ impl Explorer {
                 ran
             }
         };
-        let mut ghost = self.observe(&w.ghost, &c, ran)?;
+        let mut ghost = self.observe(&w.ghost, &c, ran, self.ended_task(&before, action))?;
         // Counted only under a budget: an unbounded count would tell apart states that are
         // otherwise the same.
         let bounds = &self.setup.bounds;
-        if let Action::Input(input) = action {
+        if let Action::Input(input) | Action::Late(input) = action {
             if bounds.max_faults.is_some() && is_fault(input) {
                 ghost.faults += 1;
             }
@@ -638,13 +671,71 @@ impl Explorer {
         Ok(Next::New(Box::new(World { c, ghost })))
     }
 
-    /// Updates the ghost facts for the new state `c` (`ran`: the step entered Running) and
-    /// checks the timed properties.
-    fn observe(&self, prev: &Ghost, c: &Controller, ran: bool) -> Result<Ghost, Violation> {
+    /// Every task, as bits of [`Ghost::told`] (setups have at most 64 tasks).
+    fn all_tasks(&self) -> u64 {
+        u64::MAX >> (64 - self.tasks.len())
+    }
+
+    /// The task whose end (finished or failed) an accepted `action` told the controller of,
+    /// as a bit of [`Ghost::told`].
+    fn ended_task(&self, before: &quiesce_core::Status, action: &Action) -> u64 {
+        let (Action::Input(Input::Worker(FromWorker {
+            generation, event, ..
+        }))
+        | Action::Late(Input::Worker(FromWorker {
+            generation, event, ..
+        }))) = action
+        else {
+            return 0;
+        };
+        let task = match event {
+            WorkerEvent::TaskFinished { task } | WorkerEvent::TaskFailed { task, .. } => task,
+            _ => return 0,
+        };
+        if *generation != before.generation {
+            return 0;
+        }
+        self.tasks
+            .iter()
+            .position(|(_, t)| t == task)
+            .map_or(0, |i| 1 << i)
+    }
+
+    /// Updates the ghost facts for the new state `c` (`ran`: the step entered Running; `ended`:
+    /// the task whose end it told of) and checks the properties that span steps.
+    fn observe(
+        &self,
+        prev: &Ghost,
+        c: &Controller,
+        ran: bool,
+        ended: u64,
+    ) -> Result<Ghost, Violation> {
         let s = c.status();
         let now = s.now;
         let terminal = s.state.is_terminal();
         let mut g = *prev;
+        let stopping = matches!(
+            s.state,
+            State::CheckpointStopping
+                | State::Finishing
+                | State::Stopping(quiesce_core::Stopping::StopJob(_))
+        );
+        // Outside these states the controller does not listen to the workers (or, Running,
+        // takes an end as a failure): what they told before is forgotten.
+        g.told = if stopping || s.state == State::Running {
+            g.told | ended
+        } else {
+            0
+        };
+        if stopping && g.told == self.all_tasks() {
+            return Err(Violation::new(
+                Property::NoNeedlessWait,
+                format!(
+                    "every task has ended, yet the controller waits in {}",
+                    s.state
+                ),
+            ));
+        }
         if g.stop_at.is_none() && s.stop.is_some() {
             g.stop_at = Some(now);
         }
@@ -863,6 +954,7 @@ impl Explorer {
                 Action::Timeout => w.c.poll_timeout().unwrap_or(w.c.status().now),
                 Action::Wait(ms) => w.c.status().now.plus_ms(ms),
                 Action::Input(_) => w.c.status().now,
+                Action::Late(_) => w.c.poll_timeout().unwrap_or(w.c.status().now),
             };
             let next = self.step(&w, &action);
             let last_step = n + 1 == path.len();
@@ -880,7 +972,7 @@ impl Explorer {
                     debug_assert!(last_step, "the replay diverged from the exploration");
                     let mut c = w.c.clone();
                     let _ = panic::catch_unwind(AssertUnwindSafe(|| match &action {
-                        Action::Input(input) => {
+                        Action::Input(input) | Action::Late(input) => {
                             let _ = c.handle(at, input.clone());
                         }
                         Action::Timeout | Action::Wait(_) => c.handle_timeout(at),
@@ -912,6 +1004,15 @@ fn drain(c: &mut Controller) -> bool {
         );
     }
     ran
+}
+
+/// Whether `input` may race a timer: a worker's message or the store's answer, which the
+/// explorer also delivers late, at the earliest deadline.
+fn races_timers(input: &Input) -> bool {
+    matches!(
+        input,
+        Input::Worker(_) | Input::MetadataPersisted { .. } | Input::MetadataPersistFailed { .. }
+    )
 }
 
 /// Whether `input` is a fault the environment injects (counted against the fault budget).
@@ -986,7 +1087,9 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len());
         for setup in all {
-            Explorer::new(setup).expect("valid setup");
+            let explorer = Explorer::new(setup).expect("valid setup");
+            // Ghost::told has a bit per task.
+            assert!((1..=64).contains(&explorer.tasks.len()));
         }
         for name in setups::default_names() {
             assert!(setups::named(name).is_some());
@@ -1049,7 +1152,9 @@ mod tests {
             Controller::new(ControllerSetup::new(setup.job, setup.config, Time(0))).expect("valid");
         for step in &cx.trace {
             match &step.action {
-                Action::Input(input) => c.handle(step.at, input.clone()).expect("accepted"),
+                Action::Input(input) | Action::Late(input) => {
+                    c.handle(step.at, input.clone()).expect("accepted")
+                }
                 Action::Timeout | Action::Wait(_) => c.handle_timeout(step.at),
             }
             assert_eq!(c.state(), step.after, "at {step}");

@@ -45,6 +45,9 @@ pub struct Bounds {
     /// Whether the environment sends the inputs that must be refused: messages of the
     /// previous generation, acks of an old epoch, cleanups never asked for.
     pub stale: bool,
+    /// Whether workers' messages and the store's answers may also arrive late: at the
+    /// earliest deadline, handled without a `handle_timeout` first.
+    pub late: bool,
 }
 
 /// A heartbeat timeout that never expires within an exploration.
@@ -85,6 +88,7 @@ const BASE_BOUNDS: Bounds = Bounds {
     tick_ms: None,
     heartbeats: false,
     stale: true,
+    late: false,
 };
 
 fn operator(name: &str, kind: OperatorKind, parallelism: u32) -> Operator {
@@ -127,11 +131,13 @@ pub fn all() -> Vec<Setup> {
     vec![
         Setup {
             name: "tiny",
-            about: "source(1) -> sink(2pc,1) on 1 worker; 2 epochs, 1 restart",
+            about: "source(1) -> sink(2pc,1) on 1 worker; 2 epochs, 1 restart; inputs also \
+                    late (at a deadline, no timeout first)",
             job: chain("tiny", 1, false, 1),
             config: base_config(),
             bounds: Bounds {
                 max_epoch: 2,
+                late: true,
                 ..BASE_BOUNDS
             },
         },
