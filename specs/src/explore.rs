@@ -77,10 +77,14 @@ pub enum Action {
     /// Time passes by this many ms, short of the earliest deadline: later inputs arrive
     /// between deadlines.
     Wait(u64),
-    /// The input arrives at the earliest deadline, handled without a `handle_timeout` before
-    /// it: the controller must fire the timers due first.
+    /// The input arrives just past the earliest deadline ([`LATE_BY_MS`]), handled without a
+    /// `handle_timeout` before it: the controller must fire the timers due first.
     Late(Input),
 }
+
+/// How far past the earliest deadline a late input arrives: strictly past it, so a timer left
+/// unfired by the input is overdue and `timers_before_inputs` sees it.
+pub const LATE_BY_MS: u64 = 1;
 
 /// One step of a counterexample.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -589,7 +593,7 @@ impl Explorer {
             Action::Input(input) | Action::Late(input) => {
                 let late = matches!(action, Action::Late(_));
                 let now = match (late, c.poll_timeout()) {
-                    (true, Some(at)) => at,
+                    (true, Some(at)) => at.plus_ms(LATE_BY_MS),
                     _ => c.status().now,
                 };
                 let result = c.handle(now, input.clone());
@@ -954,7 +958,10 @@ impl Explorer {
                 Action::Timeout => w.c.poll_timeout().unwrap_or(w.c.status().now),
                 Action::Wait(ms) => w.c.status().now.plus_ms(ms),
                 Action::Input(_) => w.c.status().now,
-                Action::Late(_) => w.c.poll_timeout().unwrap_or(w.c.status().now),
+                Action::Late(_) => w
+                    .c
+                    .poll_timeout()
+                    .map_or(w.c.status().now, |at| at.plus_ms(LATE_BY_MS)),
             };
             let next = self.step(&w, &action);
             let last_step = n + 1 == path.len();
