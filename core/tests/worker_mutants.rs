@@ -213,3 +213,60 @@ fn worker_mutant_input_outruns_timers_is_caught_by_timers_before_inputs() {
         "the record went out before the due heartbeat"
     );
 }
+
+#[test]
+fn worker_mutant_keyed_state_not_restored_is_caught_by_the_keyed_exactly_once_check() {
+    assert_eq!(
+        WorkerMutant::KeyedStateNotRestored.property(),
+        Property::ExactlyOnce
+    );
+    let j = job(
+        vec![source("read", 2), keyed("count", 1), sink("write", 1, true)],
+        &[(0, 1), (1, 2)],
+        2,
+    );
+    // Checkpoint 1 in a first generation; a second restores it, reads on and stops with a
+    // final checkpoint.
+    let run = |mutant: Option<WorkerMutant>| -> Cluster {
+        let mut first = Cluster::new(&j, G);
+        first.read(task(0, 0), 3);
+        first.read(task(0, 1), 2);
+        first.broadcast(Command::Checkpoint {
+            epoch: Epoch(1),
+            then_stop: false,
+        });
+        first.settle();
+        first.broadcast(Command::Commit { epoch: Epoch(1) });
+        let mut second = Cluster::restored(&j, Generation(2), Some(Epoch(1)), &first.store);
+        if let Some(mutant) = mutant {
+            second.mutate(mutant);
+        }
+        second.read(task(0, 0), 2);
+        second.read(task(0, 1), 1);
+        second.broadcast(Command::Checkpoint {
+            epoch: Epoch(2),
+            then_stop: true,
+        });
+        second.settle();
+        second.broadcast(Command::Commit { epoch: Epoch(2) });
+        second
+    };
+    let healthy = run(None);
+    assert_eq!(healthy.check_keyed_snapshots(), Ok(2));
+    assert_eq!(healthy.check_keyed_against_commits(), Ok(1));
+    let mutated = run(Some(WorkerMutant::KeyedStateNotRestored));
+    // The sinks commit the same records; the counts miss the five checkpoint 1 covered.
+    assert_eq!(mutated.committed(), healthy.committed());
+    assert!(mutated.check_keyed_snapshots().is_err());
+    assert!(mutated.check_keyed_against_commits().is_err());
+    let counted: u64 = mutated
+        .keyed_state(quiesce_core::OperatorId(1))
+        .values()
+        .sum();
+    assert_eq!(counted, 3, "only the records read after the restore");
+    // The worker's own ledger balances: what the bug breaks is the state's meaning, which
+    // only the records can tell.
+    for w in &mutated.workers {
+        assert!(w.check_invariants_full().is_ok());
+    }
+}
