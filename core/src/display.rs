@@ -2,7 +2,8 @@
 //! walkthrough, the explorer's counterexamples and an embedder's logs print.
 
 use crate::controller::io::{
-    AbortReason, Event, Input, InputKind, Output, Reason, Rejected, State, Stopping,
+    AbortReason, CheckpointStage, Event, Input, InputKind, Output, Reason, Rejected, State,
+    Stopping,
 };
 use crate::protocol::{Command, FromWorker, StopJobMode, StopMode, ToWorker, WorkerEvent};
 use std::fmt;
@@ -337,6 +338,18 @@ impl fmt::Display for Rejected {
                 got,
                 expected: None,
             } => write!(f, "epoch {} is not in flight (none is)", got.0),
+            Rejected::NotPersisting { epoch, stage } => {
+                write!(f, "epoch {} is not being persisted: ", epoch.0)?;
+                match stage {
+                    CheckpointStage::Barriers { acked, tasks } => {
+                        write!(f, "it still collects acks ({acked}/{tasks})")
+                    }
+                    CheckpointStage::Committing { committed, tasks } => {
+                        write!(f, "it is persisted, {committed}/{tasks} sinks committed")
+                    }
+                    CheckpointStage::Persisting => f.write_str("it is"),
+                }
+            }
             Rejected::DuplicateAck { task, epoch } => {
                 write!(f, "task {task} already acked epoch {}", epoch.0)
             }

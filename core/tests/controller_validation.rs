@@ -6,9 +6,9 @@ use support::*;
 
 use quiesce_core::controller::{Controller, ControllerSetup, SetupError};
 use quiesce_core::{
-    Config, ConfigError, Edge, Epoch, FromWorker, Generation, Input, InputKind, Job, JobError,
-    Operator, OperatorId, OperatorKind, Rejected, RestartStrategy, State, StopJobMode, StopMode,
-    Stopping, TaskId, Time, WorkerEvent, WorkerId,
+    CheckpointStage, Config, ConfigError, Edge, Epoch, FromWorker, Generation, Input, InputKind,
+    Job, JobError, Operator, OperatorId, OperatorKind, Rejected, RestartStrategy, State,
+    StopJobMode, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,
 };
 
 const E1: Epoch = Epoch(1);
@@ -588,25 +588,52 @@ fn rejected_wrong_epoch_for_persist_results() {
         },
         wrong(Epoch(0)),
     );
-    // A persist result while barriers are still coming: no epoch is being persisted.
+}
+
+#[test]
+fn rejected_persist_results_say_where_the_checkpoint_in_flight_stands() {
+    // A persist result while the epoch still collects acks.
     let mut h = checkpointing();
+    h.ack(task(SRC, 0), E1).unwrap();
+    let collecting = Rejected::NotPersisting {
+        epoch: E1,
+        stage: CheckpointStage::Barriers { acked: 1, tasks: 6 },
+    };
     refuse(
         &mut h,
         Input::MetadataPersisted { epoch: E1 },
+        collecting.clone(),
+    );
+    refuse(
+        &mut h,
+        Input::MetadataPersistFailed {
+            epoch: E1,
+            reason: "store".into(),
+        },
+        collecting,
+    );
+    // Of another epoch while one collects acks: that one is in flight.
+    refuse(
+        &mut h,
+        Input::MetadataPersisted { epoch: E2 },
         Rejected::WrongEpoch {
-            got: E1,
-            expected: None,
+            got: E2,
+            expected: Some(E1),
         },
     );
-    // A second persist result for a persisted checkpoint.
+    // A second persist result for a persisted checkpoint whose sinks commit.
     let mut h = committing();
+    let committing = Rejected::NotPersisting {
+        epoch: E1,
+        stage: CheckpointStage::Committing {
+            committed: 0,
+            tasks: 2,
+        },
+    };
     refuse(
         &mut h,
         Input::MetadataPersisted { epoch: E1 },
-        Rejected::WrongEpoch {
-            got: E1,
-            expected: None,
-        },
+        committing.clone(),
     );
     refuse(
         &mut h,
@@ -614,6 +641,13 @@ fn rejected_wrong_epoch_for_persist_results() {
             epoch: E1,
             reason: "late".into(),
         },
+        committing,
+    );
+    // With nothing in flight, there is no epoch to expect.
+    let mut h = Harness::running();
+    refuse(
+        &mut h,
+        Input::MetadataPersisted { epoch: E1 },
         Rejected::WrongEpoch {
             got: E1,
             expected: None,

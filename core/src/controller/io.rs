@@ -429,6 +429,14 @@ pub enum Rejected {
         /// The epoch in that phase, if any.
         expected: Option<Epoch>,
     },
+    /// A metadata store result for the checkpoint in flight, whose metadata is not being
+    /// stored: it still collects acks, or it is stored already and its sinks commit.
+    NotPersisting {
+        /// The checkpoint.
+        epoch: Epoch,
+        /// Where it stands.
+        stage: CheckpointStage,
+    },
     /// The task already acked this checkpoint.
     DuplicateAck {
         /// The task.

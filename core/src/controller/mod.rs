@@ -144,17 +144,7 @@ impl Controller {
             in_flight: self.checkpoint.as_ref().map(|c| InFlight {
                 epoch: c.epoch,
                 then_stop: c.then_stop,
-                stage: match c.stage {
-                    Stage::Barriers { remaining } => CheckpointStage::Barriers {
-                        acked: self.marks.len() as u32 - remaining,
-                        tasks: self.marks.len() as u32,
-                    },
-                    Stage::Persisting => CheckpointStage::Persisting,
-                    Stage::Committing { remaining } => CheckpointStage::Committing {
-                        committed: self.two_phase_tasks - remaining,
-                        tasks: self.two_phase_tasks,
-                    },
-                },
+                stage: self.stage_of(c.stage),
             }),
             stop: self.stop,
             final_checkpoint: self.final_epoch,
@@ -162,6 +152,21 @@ impl Controller {
             stopped_generation: self.stopped_generation,
             counters: self.counters,
             now: self.now,
+        }
+    }
+
+    /// Where a checkpoint at `stage` stands, for callers.
+    fn stage_of(&self, stage: Stage) -> CheckpointStage {
+        match stage {
+            Stage::Barriers { remaining } => CheckpointStage::Barriers {
+                acked: self.marks.len() as u32 - remaining,
+                tasks: self.marks.len() as u32,
+            },
+            Stage::Persisting => CheckpointStage::Persisting,
+            Stage::Committing { remaining } => CheckpointStage::Committing {
+                committed: self.two_phase_tasks - remaining,
+                tasks: self.two_phase_tasks,
+            },
         }
     }
 

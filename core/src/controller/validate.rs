@@ -60,12 +60,17 @@ impl Controller {
             }
             Input::MetadataPersisted { epoch } | Input::MetadataPersistFailed { epoch, .. } => {
                 match &self.checkpoint {
-                    Some(c) if c.epoch == *epoch && c.stage == Stage::Persisting => Ok(()),
-                    Some(c) if c.stage == Stage::Persisting => Err(Rejected::WrongEpoch {
+                    Some(c) if c.epoch != *epoch => Err(Rejected::WrongEpoch {
                         got: *epoch,
                         expected: Some(c.epoch),
                     }),
-                    _ => Err(Rejected::WrongEpoch {
+                    Some(c) if c.stage == Stage::Persisting => Ok(()),
+                    // The epoch is in flight, but still collecting acks or already stored.
+                    Some(c) => Err(Rejected::NotPersisting {
+                        epoch: *epoch,
+                        stage: self.stage_of(c.stage),
+                    }),
+                    None => Err(Rejected::WrongEpoch {
                         got: *epoch,
                         expected: None,
                     }),
