@@ -282,7 +282,17 @@ fn check_stop(c: &Controller, state: State) -> Result<(), Violation> {
     };
     ensure(level_matches, Property::EscalationMonotone, || {
         format!("stop level {:?} in {state}", c.stop)
-    })
+    })?;
+    ensure(
+        c.stop_requested <= c.stop,
+        Property::EscalationImmediate,
+        || {
+            format!(
+                "a {:?} stop was asked for but the level is {:?}",
+                c.stop_requested, c.stop
+            )
+        },
+    )
 }
 
 fn check_tasks(c: &Controller) -> Result<(), Violation> {

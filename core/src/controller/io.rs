@@ -560,8 +560,12 @@ pub struct Status {
     pub last_completed_committed: bool,
     /// The checkpoint in flight, if any.
     pub in_flight: Option<InFlight>,
-    /// The effective stop level, once a stop is under way.
+    /// The stop level the controller escalated to, once a stop is under way: at least the
+    /// mode asked for, higher when a failure, a timeout or the state escalated it (a stop
+    /// while scheduling or recovering is a kill).
     pub stop: Option<StopMode>,
+    /// The strongest stop asked for, by a user or the time to live, as asked.
+    pub stop_requested: Option<StopMode>,
     /// The epoch of the final checkpoint of a checkpoint stop, once started.
     pub final_checkpoint: Option<Epoch>,
     /// Restarts since the last healthy period.

@@ -106,7 +106,10 @@ pub struct Controller {
     /// The min pause counts from here (last completion or abort, or the start of Running).
     pause_anchor: Time,
 
+    /// The stop level the controller escalated to.
     stop: Option<StopMode>,
+    /// The strongest stop asked for (by a user or the time to live), as asked.
+    stop_requested: Option<StopMode>,
     /// A graceful stop was sent: sinks may commit data past the last checkpoint.
     drained: bool,
     final_epoch: Option<Epoch>,
@@ -147,6 +150,7 @@ impl Controller {
                 stage: self.stage_of(c.stage),
             }),
             stop: self.stop,
+            stop_requested: self.stop_requested,
             final_checkpoint: self.final_epoch,
             restarts: self.restart.restarts(),
             stopped_generation: self.stopped_generation,

@@ -315,6 +315,7 @@ impl Controller {
             interval_anchor: now,
             pause_anchor: now,
             stop: None,
+            stop_requested: None,
             drained: false,
             final_epoch: None,
             restart: RestartPolicy::new(config.restart_strategy, config.jitter_seed),

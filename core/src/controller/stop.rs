@@ -11,6 +11,9 @@ impl Controller {
         if self.stop.is_some_and(|current| mode <= current) {
             return;
         }
+        // Remembered as asked, whatever level the stop takes (a stop while scheduling or
+        // recovering kills the half-started run at once).
+        self.stop_requested = Some(mode);
         self.emit(Event::StopRequested { mode });
         let in_final = self.phase == Phase::CheckpointStopping;
         if in_final && mode == StopMode::Force && bug!(self, Mutant::ForceIgnoredInFinalCheckpoint)
