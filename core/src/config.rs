@@ -74,8 +74,9 @@ pub struct Config {
     /// Least time between the end (completion or abort) of one checkpoint and the start of the
     /// next. At most the interval. Default 10 s: the interval then counts from the completion.
     pub min_pause_ms: u64,
-    /// A checkpoint not complete (persisted) and committed within this is aborted; also bounds
-    /// the whole final checkpoint of a checkpoint stop. Default 2 min.
+    /// A checkpoint not complete (persisted) and committed within this is aborted. Also the
+    /// one bound of a checkpoint stop's final checkpoint and of the end of input (Finishing),
+    /// every task's finish after it included. Default 2 min.
     pub checkpoint_timeout_ms: u64,
     /// Consecutive checkpoint failures tolerated; one more starts a recovery. Default 3.
     pub tolerable_checkpoint_failures: u32,

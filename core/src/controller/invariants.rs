@@ -185,6 +185,13 @@ fn check_resolution(c: &Controller) -> Result<(), Violation> {
 /// Every wait has a timeout: each non-terminal state has the timer that bounds it; terminal
 /// states have none.
 fn check_bounded(c: &Controller, state: State) -> Result<(), Violation> {
+    // The stop timeout bounds StopJob alone; the final checkpoint's timer bounds the whole of
+    // CheckpointStopping and Finishing, the tasks' finish included.
+    let stop_timeout_elsewhere =
+        c.timers.is_armed(Timer::Stop) && !matches!(c.phase, Phase::StopJob(_));
+    ensure(!stop_timeout_elsewhere, Property::StopTerminates, || {
+        format!("the stop timeout is armed in {state}")
+    })?;
     let bound = match &c.phase {
         Phase::Scheduling { .. } => Some(Timer::Scheduling),
         Phase::Running => Some(Timer::Heartbeat),

@@ -11,11 +11,13 @@ pub enum Timer {
     CheckpointInterval,
     /// The checkpoint in flight must be complete and committed by now.
     CheckpointTimeout,
-    /// The final checkpoint of a checkpoint stop must be committed and every task finished.
+    /// The final checkpoint of a checkpoint stop or of the end of input (Finishing) must be
+    /// committed and every task finished by now: the one bound of both (`checkpoint_timeout_ms`
+    /// from the start of the stop or of Finishing).
     FinalCheckpoint,
     /// The cleanup in progress is abandoned if not confirmed by now.
     Cleanup,
-    /// A stop (or the drain of Finishing) must have finished every task by now.
+    /// A graceful or immediate stop (StopJob) must have finished every task by now.
     Stop,
     /// Confirmation of a kill is due, or the pause before re-asking it is over.
     Kill,
