@@ -33,6 +33,7 @@ mod checkpoint;
 mod lifecycle;
 mod phase;
 mod setup;
+mod status;
 mod stop;
 mod validate;
 
