@@ -128,6 +128,9 @@ impl fmt::Display for Input {
             Input::CleanupDone { before } => {
                 write!(f, "checkpoints before epoch {} deleted", before.0)
             }
+            Input::TriggerCheckpoint { request } => {
+                write!(f, "checkpoint asked for now (request {})", request.0)
+            }
         }
     }
 }
@@ -150,6 +153,7 @@ impl fmt::Display for InputKind {
             InputKind::MetadataPersisted => "a metadata persist",
             InputKind::MetadataPersistFailed => "a metadata persist failure",
             InputKind::CleanupDone => "a cleanup confirmation",
+            InputKind::TriggerCheckpoint => "a checkpoint request",
         })
     }
 }
@@ -249,6 +253,37 @@ impl fmt::Display for Event {
                 write!(f, "restart {restarts} in {delay_ms} ms")
             }
             Event::RestartBudgetReset => f.write_str("healthy: restart budget full again"),
+            Event::CheckpointRequestQueued { request } => {
+                write!(
+                    f,
+                    "request {} waits for the checkpoint in flight",
+                    request.0
+                )
+            }
+            Event::CheckpointRequestStarted { request, epoch } => {
+                write!(f, "request {} served by epoch {}", request.0, epoch.0)
+            }
+            Event::CheckpointRequestCompleted { request, epoch } => {
+                write!(f, "request {} completed by epoch {}", request.0, epoch.0)
+            }
+            Event::CheckpointRequestAborted {
+                request,
+                epoch: Some(epoch),
+                reason,
+            } => write!(
+                f,
+                "request {} aborted with epoch {}: {reason}",
+                request.0, epoch.0
+            ),
+            Event::CheckpointRequestAborted {
+                request,
+                epoch: None,
+                reason,
+            } => write!(
+                f,
+                "request {} dropped before it started: {reason}",
+                request.0
+            ),
         }
     }
 }
@@ -371,6 +406,14 @@ impl fmt::Display for Rejected {
                 f,
                 "a {requested} stop is not stronger than the {current} stop under way"
             ),
+            Rejected::CheckpointRequestPending { pending } => write!(
+                f,
+                "request {} waits already: one checkpoint request waits at a time",
+                pending.0
+            ),
+            Rejected::DuplicateCheckpointRequest { request } => {
+                write!(f, "request {} is waiting or in flight already", request.0)
+            }
             Rejected::WrongCleanup {
                 got,
                 expected: Some(expected),

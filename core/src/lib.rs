@@ -100,7 +100,7 @@ pub mod worker;
 pub use config::{Config, ConfigError, RestartStrategy};
 pub use controller::io::{
     AbortReason, CheckpointStage, Counters, Event, InFlight, Input, InputKind, Output, Reason,
-    Rejected, State, Status, Stopping,
+    Rejected, RequestId, State, Status, Stopping,
 };
 pub use controller::{Controller, ControllerSetup, RestorePoint, SetupError};
 pub use job_builder::JobBuilder;

@@ -2,9 +2,12 @@
 //! inputs mixed, with time moving forward by arbitrary steps, and inputs delivered late (past
 //! deadlines no timeout call reported first).
 //!
+//! Checkpoints are asked for on demand at any moment, under a few names that repeat.
+//!
 //! After every step: no panic, the invariants hold, the timers due by an input's time fired
 //! before it, a refused input changed nothing beyond those timers, deadlines are not in the
-//! past, terminal states absorb. At the end, from wherever the sequence left the
+//! past, terminal states absorb, and a checkpoint request is answered (completed or aborted)
+//! only if it was accepted and not answered before. At the end, from wherever the sequence left the
 //! job, a stop followed only by timeouts and by the environment confirming the effects it was
 //! asked for (workers stopped, metadata persisted, cleanup done; nothing from the workers)
 //! reaches Stopped within `checkpoint_timeout + stop_timeout + force bound` of the first stop.
@@ -18,7 +21,7 @@ use quiesce_core::controller::Timer;
 use quiesce_core::trace::{replay, ControllerRecorder, Line, Outcome};
 use quiesce_core::ControllerSetup;
 use quiesce_core::{
-    CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output,
+    CheckpointStage, Config, Epoch, Event, FromWorker, Generation, Input, Job, Output, RequestId,
     RestartStrategy, State, StopMode, Stopping, TaskId, Time, WorkerEvent, WorkerId,
 };
 use support::*;
@@ -42,6 +45,8 @@ enum Action {
         kind: u8,
         pick: u16,
     },
+    /// A checkpoint asked for now, under one of a few names.
+    Trigger(u8),
     /// Anything: unknown workers and tasks, other generations and epochs.
     Garbage {
         kind: u8,
@@ -57,6 +62,7 @@ fn action() -> impl Strategy<Value = Action> {
         4 => prop_oneof![4 => 0u32..1_200, 1 => 0u32..12_000].prop_map(Action::Advance),
         2 => prop_oneof![4 => 0u32..1_200, 1 => 0u32..12_000].prop_map(Action::Late),
         1 => any::<u8>().prop_map(Action::Stop),
+        2 => (0u8..3).prop_map(Action::Trigger),
         12 => (any::<u8>(), any::<u16>()).prop_map(|(kind, pick)| Action::Progress { kind, pick }),
         1 => (any::<u8>(), any::<u16>()).prop_map(|(kind, pick)| Action::Disrupt { kind, pick }),
         2 => (any::<u8>(), 0u8..4, -1i8..=1, -2i8..=2, any::<u16>()).prop_map(
@@ -133,6 +139,10 @@ struct Driver {
     stop_at: Option<Time>,
     /// Effects asked for and not yet answered by the liveness phase.
     asked: Vec<Output>,
+    /// Checkpoint requests accepted and not yet answered.
+    requests: Vec<RequestId>,
+    /// Answers to requests that were not waiting for one.
+    stray_answers: Vec<Event>,
 }
 
 impl Driver {
@@ -145,6 +155,8 @@ impl Driver {
             now: Time(0),
             tasks,
             cleanup: None,
+            requests: Vec::new(),
+            stray_answers: Vec::new(),
             stop_at: None,
             asked: Vec::new(),
         };
@@ -172,6 +184,15 @@ impl Driver {
                 Output::Event(Event::StopRequested { .. }) if self.stop_at.is_none() => {
                     self.stop_at = Some(stop_time)
                 }
+                Output::Event(
+                    answer @ (Event::CheckpointRequestCompleted { request, .. }
+                    | Event::CheckpointRequestAborted { request, .. }),
+                ) => match self.requests.iter().position(|r| r == request) {
+                    Some(i) => {
+                        self.requests.remove(i);
+                    }
+                    None => self.stray_answers.push(answer.clone()),
+                },
                 _ => {}
             }
             if matches!(
@@ -226,7 +247,19 @@ impl Driver {
             prop_assert!(at >= self.now, "deadline {at} before now {}", self.now);
         }
         // The recorder takes the machine's outputs as the step ends: compare both without.
+        if let (Input::TriggerCheckpoint { request }, Ok(())) = (&input, &result) {
+            prop_assert!(
+                !self.requests.contains(request),
+                "request {request:?} accepted while it waits"
+            );
+            self.requests.push(*request);
+        }
         let outputs = self.drain(stop_time);
+        prop_assert!(
+            self.stray_answers.is_empty(),
+            "answers to no waiting request: {:?}",
+            self.stray_answers
+        );
         if result.is_err() {
             prop_assert!(
                 self.c.machine() == &timed_out,
@@ -412,6 +445,9 @@ impl Driver {
                 Ok(())
             }
             Action::Stop(mode) => self.feed(Input::Stop(stop_mode(mode))),
+            Action::Trigger(name) => self.feed(Input::TriggerCheckpoint {
+                request: RequestId(u64::from(name)),
+            }),
             Action::Progress { kind, pick } => {
                 for input in self.progress(kind, pick) {
                     self.feed(input)?;
@@ -509,6 +545,8 @@ proptest! {
             d.act(action)?;
         }
         d.stop_and_confirm(stop_mode(final_stop))?;
+        prop_assert!(d.stray_answers.is_empty(), "stray answers: {:?}", d.stray_answers);
+        prop_assert!(d.requests.is_empty(), "requests never answered: {:?}", d.requests);
 
         // The run, stored as JSON Lines and replayed, yields the very same outcome at every
         // step, and the footer's digest matches.

@@ -3,11 +3,16 @@
 use super::*;
 
 impl Controller {
-    /// In Running with nothing in flight: triggers a periodic checkpoint if it is due, or
-    /// arms the interval timer for when it will be. Anything else disarms it.
+    /// In Running with nothing in flight: starts the checkpoint asked for on demand, if one
+    /// waits, or a periodic checkpoint if it is due, or arms the interval timer for when it
+    /// will be. Anything else disarms it.
     pub(super) fn schedule_next_checkpoint(&mut self) {
         if self.phase != Phase::Running || self.checkpoint.is_some() || self.cleanup.is_some() {
             self.timers.disarm(Timer::CheckpointInterval);
+            return;
+        }
+        if let Some(request) = self.queued_request.take() {
+            self.start_checkpoint(false, Some(request));
             return;
         }
         let due = self
@@ -15,13 +20,25 @@ impl Controller {
             .plus_ms(self.config.checkpoint_interval_ms)
             .max(self.pause_anchor.plus_ms(self.config.min_pause_ms));
         if due <= self.now {
-            self.start_checkpoint(false);
+            self.start_checkpoint(false, None);
         } else {
             self.timers.arm(Timer::CheckpointInterval, due);
         }
     }
 
-    pub(super) fn start_checkpoint(&mut self, then_stop: bool) {
+    /// Asked for now (`request`), while Running: it starts at once unless a checkpoint or a
+    /// cleanup is in flight; then it waits, and starts as soon as that one is over.
+    pub(super) fn checkpoint_requested(&mut self, request: RequestId) {
+        self.queued_request = Some(request);
+        if self.checkpoint.is_some() || self.cleanup.is_some() {
+            self.emit(Event::CheckpointRequestQueued { request });
+        }
+        self.schedule_next_checkpoint();
+    }
+
+    /// Starts the next checkpoint: a final one (`then_stop`), or one in Running, periodic or
+    /// asked for by `request`.
+    pub(super) fn start_checkpoint(&mut self, then_stop: bool, request: Option<RequestId>) {
         let epoch = self.next_epoch;
         // Restore points leave 2^62 epochs of room; each takes a checkpoint.
         self.next_epoch = Epoch(epoch.0.saturating_add(1));
@@ -32,6 +49,7 @@ impl Controller {
             stage: Stage::Barriers {
                 remaining: self.marks.len() as u32,
             },
+            request,
         });
         if then_stop {
             self.final_epoch = Some(epoch);
@@ -46,6 +64,9 @@ impl Controller {
             );
         }
         self.emit(Event::CheckpointStarted { epoch, then_stop });
+        if let Some(request) = request {
+            self.emit(Event::CheckpointRequestStarted { request, epoch });
+        }
         self.broadcast(&Command::Checkpoint { epoch, then_stop });
     }
 
@@ -85,6 +106,9 @@ impl Controller {
         self.consecutive_failures = 0;
         self.counters.checkpoints_completed += 1;
         self.emit(Event::CheckpointCompleted { epoch });
+        if let Some(request) = self.checkpoint.as_ref().and_then(|c| c.request) {
+            self.emit(Event::CheckpointRequestCompleted { request, epoch });
+        }
         self.start_commit(epoch);
     }
 
@@ -103,6 +127,8 @@ impl Controller {
             stage: Stage::Committing {
                 remaining: self.two_phase_tasks,
             },
+            // Complete, its request answered: the commits are every checkpoint's.
+            request: None,
         });
         if !self.timers.is_armed(Timer::CheckpointTimeout) {
             // Re-sending the commits of a restored checkpoint: bounded like a checkpoint.
@@ -223,10 +249,22 @@ impl Controller {
         self.timers.disarm(Timer::CheckpointTimeout);
         if !matches!(c.stage, Stage::Committing { .. }) {
             self.counters.checkpoints_aborted += 1;
-            self.emit(Event::CheckpointAborted {
-                epoch: c.epoch,
-                reason,
-            });
+            if let Some(request) = c.request {
+                self.emit(Event::CheckpointAborted {
+                    epoch: c.epoch,
+                    reason: reason.clone(),
+                });
+                self.emit(Event::CheckpointRequestAborted {
+                    request,
+                    epoch: Some(c.epoch),
+                    reason,
+                });
+            } else {
+                self.emit(Event::CheckpointAborted {
+                    epoch: c.epoch,
+                    reason,
+                });
+            }
             self.broadcast(&Command::Abort { epoch: c.epoch });
         }
         Some(c.epoch)

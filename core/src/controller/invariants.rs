@@ -315,7 +315,25 @@ fn check_tasks(c: &Controller) -> Result<(), Violation> {
 /// tasks (CheckpointStopping, StopJob) or the end of input (Finishing) is over, unless its
 /// final checkpoint is still in flight, collecting what its tasks sent before they finished
 /// (acks, commits) or waiting for its metadata to be stored. Nothing is left for a timer.
+/// Likewise a checkpoint asked for on demand waits only while Running with a checkpoint or a
+/// cleanup in flight.
 fn check_no_needless_wait(c: &Controller, state: State) -> Result<(), Violation> {
+    if let Some(request) = c.queued_request {
+        let blocked = c.phase == Phase::Running && (c.checkpoint.is_some() || c.cleanup.is_some());
+        let in_flight = c.checkpoint.as_ref().and_then(|cp| cp.request);
+        ensure(
+            blocked && in_flight != Some(request),
+            Property::NoNeedlessWait,
+            || {
+                format!(
+                    "request {} waits in {state} with {:?} in flight and cleanup {:?}",
+                    request.0,
+                    c.checkpoint.as_ref().map(|cp| cp.epoch),
+                    c.cleanup
+                )
+            },
+        )?;
+    }
     if (c.ended_tasks as usize) < c.tasks.len() {
         return Ok(());
     }

@@ -89,6 +89,17 @@ pub enum Input {
         /// What went wrong, for logs.
         reason: String,
     },
+    /// Take a checkpoint now (Flink's triggerCheckpoint), while Running. It starts at once,
+    /// whatever the interval and the min pause say; if a checkpoint (or a cleanup) is in
+    /// flight, it starts right after it. One request may wait at a time: another is refused
+    /// ([`Rejected::CheckpointRequestPending`]), and so is one whose `request` is waiting or in
+    /// flight already ([`Rejected::DuplicateCheckpointRequest`]). The periodic schedule counts
+    /// from its start. Its end is reported as [`Event::CheckpointRequestCompleted`] or
+    /// [`Event::CheckpointRequestAborted`].
+    TriggerCheckpoint {
+        /// The caller's name for the request, carried by the events about it.
+        request: RequestId,
+    },
     /// The checkpoints before `before` are deleted.
     CleanupDone {
         /// The cleanup's bound, as in [`Output::Cleanup`].
@@ -108,6 +119,11 @@ impl Input {
         })
     }
 }
+
+/// A caller's name for a checkpoint asked for on demand ([`Input::TriggerCheckpoint`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub u64);
 
 /// The kind of an [`Input`], for rejections and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,6 +159,8 @@ pub enum InputKind {
     MetadataPersistFailed,
     /// [`Input::CleanupDone`].
     CleanupDone,
+    /// [`Input::TriggerCheckpoint`].
+    TriggerCheckpoint,
 }
 
 /// Every effect the controller asks of its environment, and what it wants observed.
@@ -280,6 +298,36 @@ pub enum Event {
     },
     /// The job ran healthy long enough: the restart budget is full again.
     RestartBudgetReset,
+    /// A checkpoint asked for on demand waits for the checkpoint or cleanup in flight.
+    CheckpointRequestQueued {
+        /// The request.
+        request: RequestId,
+    },
+    /// The checkpoint asked for by `request` started.
+    CheckpointRequestStarted {
+        /// The request.
+        request: RequestId,
+        /// The checkpoint that serves it.
+        epoch: Epoch,
+    },
+    /// The checkpoint asked for by `request` is complete: its metadata is stored, and it is a
+    /// restore point. Its commits follow, as for every checkpoint.
+    CheckpointRequestCompleted {
+        /// The request.
+        request: RequestId,
+        /// The checkpoint that served it.
+        epoch: Epoch,
+    },
+    /// The checkpoint asked for by `request` will not complete: it was aborted, or, waiting
+    /// still, dropped when the job left Running.
+    CheckpointRequestAborted {
+        /// The request.
+        request: RequestId,
+        /// The checkpoint started for it, if it started.
+        epoch: Option<Epoch>,
+        /// Why.
+        reason: AbortReason,
+    },
 }
 
 /// Why a checkpoint was aborted.
@@ -489,6 +537,16 @@ pub enum Rejected {
         current: StopMode,
         /// The level asked for.
         requested: StopMode,
+    },
+    /// A checkpoint asked for on demand waits already: one may wait at a time.
+    CheckpointRequestPending {
+        /// The request that waits.
+        pending: RequestId,
+    },
+    /// A checkpoint request of this name waits or is in flight already.
+    DuplicateCheckpointRequest {
+        /// The request.
+        request: RequestId,
     },
     /// Not a cleanup the controller asked for.
     WrongCleanup {

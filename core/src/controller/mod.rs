@@ -43,7 +43,7 @@ use crate::protocol::{Command, FromWorker, StopJobMode, StopMode, ToWorker, Work
 use crate::types::{Epoch, Generation, Job, JobError, OperatorKind, TaskId, Time, WorkerId};
 use io::{
     AbortReason, CheckpointStage, Counters, Event, InFlight, Input, InputKind, Output, Reason,
-    Rejected, State, Status, Stopping,
+    Rejected, RequestId, State, Status, Stopping,
 };
 #[cfg(feature = "mutants")]
 use mutants::Mutant;
@@ -107,6 +107,8 @@ pub struct Controller {
     /// The min pause counts from here (last completion or abort, or the start of Running).
     pause_anchor: Time,
 
+    /// A checkpoint asked for on demand, waiting for the one in flight (Running only).
+    queued_request: Option<RequestId>,
     /// The stop level the controller escalated to.
     stop: Option<StopMode>,
     /// The strongest stop asked for (by a user or the time to live), as asked.
@@ -149,7 +151,9 @@ impl Controller {
                 epoch: c.epoch,
                 then_stop: c.then_stop,
                 stage: self.stage_of(c.stage),
+                request: c.request,
             }),
+            queued_request: self.queued_request,
             stop: self.stop,
             stop_requested: self.stop_requested,
             final_checkpoint: self.final_epoch,
@@ -353,6 +357,7 @@ impl Controller {
             Input::MetadataPersistFailed { reason, .. } => {
                 self.checkpoint_failed(AbortReason::PersistFailed { reason })
             }
+            Input::TriggerCheckpoint { request } => self.checkpoint_requested(request),
             Input::CleanupDone { before } => {
                 self.timers.disarm(Timer::Cleanup);
                 self.cleanup = None;
@@ -456,6 +461,14 @@ impl Controller {
             "illegal transition {from} -> {to_state}"
         );
         self.phase = to;
+        // A checkpoint asked for on demand is taken in Running only.
+        if let Some(request) = self.queued_request.take() {
+            self.emit(Event::CheckpointRequestAborted {
+                request,
+                epoch: None,
+                reason: AbortReason::Superseded,
+            });
+        }
         self.emit(Event::Transition {
             from: Some(from),
             to: to_state,

@@ -142,6 +142,8 @@ pub(super) struct Checkpoint {
     pub(super) epoch: Epoch,
     pub(super) then_stop: bool,
     pub(super) stage: Stage,
+    /// The request it serves, until it completes or aborts.
+    pub(super) request: Option<RequestId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -316,6 +316,7 @@ impl Controller {
             pause_anchor: now,
             stop: None,
             stop_requested: None,
+            queued_request: None,
             drained: false,
             final_epoch: None,
             restart: RestartPolicy::new(config.restart_strategy, config.jitter_seed),

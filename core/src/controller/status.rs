@@ -1,7 +1,7 @@
 //! What the controller reports of itself: [`Status`], a snapshot for callers, the model
 //! checker and the invariant checks.
 
-use super::io::State;
+use super::io::{RequestId, State};
 use crate::protocol::StopMode;
 use crate::types::{Epoch, Generation, Time};
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,8 @@ pub struct InFlight {
     pub then_stop: bool,
     /// Where it stands.
     pub stage: CheckpointStage,
+    /// The request it serves, if it was asked for on demand.
+    pub request: Option<RequestId>,
 }
 
 /// A snapshot of the controller for callers, the model checker and invariant checks.
@@ -73,6 +75,8 @@ pub struct Status {
     pub stop: Option<StopMode>,
     /// The strongest stop asked for, by a user or the time to live, as asked.
     pub stop_requested: Option<StopMode>,
+    /// A checkpoint asked for on demand that waits for the one in flight.
+    pub queued_request: Option<RequestId>,
     /// The epoch of the final checkpoint of a checkpoint stop, once started.
     pub final_checkpoint: Option<Epoch>,
     /// Restarts since the last healthy period.

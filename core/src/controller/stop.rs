@@ -64,7 +64,7 @@ impl Controller {
         }
         self.transition(Phase::CheckpointStopping, reason);
         if bug!(self, Mutant::SecondCheckpointInFlight) && self.checkpoint.is_some() {
-            self.start_checkpoint(true);
+            self.start_checkpoint(true, None);
             return;
         }
         self.progress_final_checkpoint();
@@ -77,7 +77,7 @@ impl Controller {
             return;
         }
         let Some(epoch) = self.final_epoch else {
-            self.start_checkpoint(true);
+            self.start_checkpoint(true, None);
             return;
         };
         let committed = self.last_completed == Some(epoch) && self.last_completed_committed;

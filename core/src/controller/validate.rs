@@ -38,6 +38,7 @@ impl Controller {
                 _ => Ok(()),
             },
             Input::Worker(msg) => self.validate_worker(msg).map(|_| ()),
+            Input::TriggerCheckpoint { request } => self.validate_request(*request),
             Input::SchedulerFailed { generation, .. } => {
                 self.check_generation(*generation)?;
                 self.expect(
@@ -190,6 +191,19 @@ impl Controller {
                 self.expect(!(scheduling && kind == InputKind::TaskFinished), kind)?;
                 Ok(Checked::Input)
             }
+        }
+    }
+
+    /// A checkpoint asked for now: Running only, one waiting at a time, each name once.
+    fn validate_request(&self, request: RequestId) -> Result<(), Rejected> {
+        self.expect(self.phase == Phase::Running, InputKind::TriggerCheckpoint)?;
+        let in_flight = self.checkpoint.as_ref().and_then(|c| c.request);
+        if in_flight == Some(request) || self.queued_request == Some(request) {
+            return Err(Rejected::DuplicateCheckpointRequest { request });
+        }
+        match self.queued_request {
+            Some(pending) => Err(Rejected::CheckpointRequestPending { pending }),
+            None => Ok(()),
         }
     }
 
