@@ -247,6 +247,13 @@ impl Driver {
             prop_assert!(at >= self.now, "deadline {at} before now {}", self.now);
         }
         // The recorder takes the machine's outputs as the step ends: compare both without.
+        // The timers' outputs come first: they may answer a request of the same name.
+        let outputs = self.drain(stop_time);
+        prop_assert!(
+            self.stray_answers.is_empty(),
+            "answers to no waiting request: {:?}",
+            self.stray_answers
+        );
         if let (Input::TriggerCheckpoint { request }, Ok(())) = (&input, &result) {
             prop_assert!(
                 !self.requests.contains(request),
@@ -254,12 +261,6 @@ impl Driver {
             );
             self.requests.push(*request);
         }
-        let outputs = self.drain(stop_time);
-        prop_assert!(
-            self.stray_answers.is_empty(),
-            "answers to no waiting request: {:?}",
-            self.stray_answers
-        );
         if result.is_err() {
             prop_assert!(
                 self.c.machine() == &timed_out,
