@@ -175,6 +175,10 @@ impl std::error::Error for ConfigError {}
 /// Longest duration accepted anywhere (about 31 years): sums of a few cannot overflow u64.
 const MAX_DURATION_MS: u64 = 1 << 40;
 
+/// Most re-asks of an unconfirmed kill: the pause before each doubles, so the last one is at
+/// most `2^16` times the first, and the force bound stays far from overflowing.
+const MAX_FORCE_RETRIES: u32 = 16;
+
 impl Config {
     /// Refuses zero or contradictory settings, naming the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -205,7 +209,7 @@ impl Config {
                 field: "retained_checkpoints",
             });
         }
-        if self.force_retries > 16 {
+        if self.force_retries > MAX_FORCE_RETRIES {
             return Err(ConfigError::Inconsistent {
                 field: "force_retries",
                 reason: "must be at most 16 (the retry backoff doubles each time)",
@@ -278,7 +282,7 @@ impl Config {
     /// The pause before re-asking a kill for the `retry`-th time (1-based).
     pub(crate) fn force_retry_pause_ms(&self, retry: u32) -> u64 {
         self.force_retry_backoff_ms
-            .saturating_mul(1 << retry.saturating_sub(1).min(16))
+            .saturating_mul(1 << retry.saturating_sub(1).min(MAX_FORCE_RETRIES))
     }
 }
 

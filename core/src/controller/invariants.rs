@@ -223,7 +223,7 @@ fn check_bounded(c: &Controller, state: State) -> Result<(), Violation> {
 /// single_generation_running: a generation above the first starts only once the one before
 /// it is confirmed gone.
 fn check_generations(c: &Controller, state: State) -> Result<(), Violation> {
-    let first = c.generation.0 == 1 && c.stopped_generation.is_none();
+    let first = c.generation == super::FIRST_GENERATION && c.stopped_generation.is_none();
     let previous_gone = c
         .stopped_generation
         .is_some_and(|g| g.0.saturating_add(1) >= c.generation.0);

@@ -231,7 +231,7 @@ impl Controller {
         self.abort_checkpoint(AbortReason::Superseded);
         self.timers.disarm_all_but(&[Timer::Ttl]);
         self.cleanup = None;
-        let kill = self.ask_kill(1);
+        let kill = self.ask_first_kill();
         let failed_at = self.now;
         self.transition(
             Phase::Recovering(RecoveryStage::Killing { kill, failed_at }),

@@ -55,8 +55,8 @@ use timers::Timers;
 
 pub use phase::is_legal_transition;
 use phase::{Checkpoint, Kill, Phase, RecoveryStage, Seen, Stage, TaskRun};
-use setup::FIRST_EPOCH;
 pub use setup::{ControllerSetup, RestoreError, RestorePoint, SetupError};
+use setup::{FIRST_EPOCH, FIRST_GENERATION};
 pub use timers::Timer;
 use validate::Checked;
 

@@ -6,6 +6,9 @@ use super::*;
 /// confirmed the last one gone, however short the configured delay.
 const MIN_RESTART_DELAY_MS: u64 = 1;
 
+/// The number of the first ask to kill a generation's workers.
+const FIRST_KILL_ATTEMPT: u32 = 1;
+
 impl Controller {
     pub(super) fn request_stop(&mut self, mode: StopMode, reason: Reason) {
         if self.stop.is_some_and(|current| mode <= current) {
@@ -122,13 +125,18 @@ impl Controller {
         self.set_stop(StopMode::Force);
         self.abort_checkpoint(AbortReason::Superseded);
         self.timers.disarm_all_but(&[Timer::Cleanup]);
-        let kill = self.ask_kill(1);
+        let kill = self.ask_first_kill();
         self.transition(Phase::StopWorkers { kill }, reason);
     }
 
+    /// Asks the scheduler to kill the current generation's workers, for the first time.
+    pub(super) fn ask_first_kill(&mut self) -> Kill {
+        self.ask_kill(FIRST_KILL_ATTEMPT)
+    }
+
     /// Asks the scheduler to kill the current generation's workers.
-    pub(super) fn ask_kill(&mut self, attempt: u32) -> Kill {
-        if attempt > 1 {
+    fn ask_kill(&mut self, attempt: u32) -> Kill {
+        if attempt > FIRST_KILL_ATTEMPT {
             self.emit(Event::KillRetried {
                 generation: self.generation,
                 attempt,
