@@ -182,9 +182,10 @@
 //!
 //! # Replay and planted bugs
 //!
-//! [`trace`] records a worker's inputs and replays them to the very same outputs, as
-//! [`crate::trace`] does for the controller. With the `mutants` feature, `worker::mutants` can switch
-//! a known bug on, to prove that the checks of the simulator and the tests catch it.
+//! [`trace`] records every call made to a worker with what it produced, and replays it,
+//! checking each step, as [`crate::trace`] does for the controller. With the `mutants` feature,
+//! a [`WorkerSetup`] can name a known bug (`worker::mutants`) for the worker to run, to prove that
+//! the checks of the simulator and the tests catch it; its trace records the bug.
 //!
 //! [`Command::Checkpoint`]: crate::Command::Checkpoint
 //! [`Command::Commit`]: crate::Command::Commit
