@@ -19,7 +19,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use support::{config, job};
 
-#[cfg_attr(not(feature = "mutants"), allow(dead_code))]
 fn to_text<M: quiesce_core::trace::Machine>(lines: &[Line<M>]) -> String {
     lines
         .iter()
@@ -565,4 +564,18 @@ mod mutants {
         s.setup.mutant = None;
         assert!(matches!(replay(correct), Err(ReplayError::Diverged(_))));
     }
+}
+
+#[test]
+fn a_run_that_failed_a_check_says_which_property_in_its_footer() {
+    let outcome = Outcome::CheckFailed {
+        property: quiesce_core::Property::ExactlyOnce,
+        detail: "offset 7 of partition 0/0 committed twice".into(),
+    };
+    let lines = a_run(setup()).finish(outcome.clone());
+    let text = to_text(&lines);
+    let last = text.lines().last().expect("a footer");
+    assert!(last.contains(r#""property":"exactly_once""#), "{last}");
+    let replayed = replay(from_text::<Controller>(&text)).expect("the trace replays");
+    assert_eq!(replayed.footer.map(|f| f.outcome), Some(outcome));
 }

@@ -2,6 +2,7 @@
 
 use super::hash::Digest;
 use super::{Machine, Step, StepOutcome};
+use crate::property::Property;
 use crate::types::{Generation, Time, WorkerId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -156,10 +157,11 @@ pub struct Footer {
 pub enum Outcome {
     /// The run ended and the writer found nothing wrong.
     Ended,
-    /// A check of the writer failed: the property it checks, and what it saw, in one line.
+    /// A check of the writer failed: the property it holds the run to, and what broke it, in
+    /// one line.
     CheckFailed {
-        /// The property (see `specs/PROPERTIES.md`) the check holds the run to.
-        check: String,
+        /// The property that failed.
+        property: Property,
         /// What broke it.
         detail: String,
     },
