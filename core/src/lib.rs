@@ -71,6 +71,89 @@
 //! assert_eq!(c.poll_timeout(), None);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//! # Driving both machines
+//!
+//! A runtime (or a simulator) hosts one [`Controller`] and one [`Worker`] per worker slot, and
+//! carries each machine's outputs to the other as inputs:
+//!
+//! | effect | what the environment does | answered by |
+//! | --- | --- | --- |
+//! | [`Output::StartWorkers`] | build a [`Worker`] for each [`WorkerId`] of the job's [`Plan`]; with `restore`, each restores its tasks' [`TaskSnapshot`]s of that checkpoint ([`WorkerSetup::with_restore`]) | each worker's [`WorkerEvent::Ready`], or [`Input::SchedulerFailed`] |
+//! | [`Output::Send`] | deliver the command to that worker as [`WorkerInput::Command`] | the worker's reports |
+//! | [`WorkerOutput::ToController`] | deliver to the controller as [`Input::Worker`]: heartbeats, acks, commits, finishes, failures | — |
+//! | [`WorkerOutput::SendData`] | deliver to `to_worker` as [`WorkerInput::Data`], in `seq` order per channel | — |
+//! | [`WorkerOutput::Snapshot`] | store the task's state durably | [`WorkerInput::SnapshotDone`] or [`WorkerInput::SnapshotFailed`] |
+//! | [`WorkerOutput::Commit`], [`WorkerOutput::Write`] | make the records visible in the external system | — |
+//! | [`Output::PersistMetadata`] | store the checkpoint's metadata durably | [`Input::MetadataPersisted`] or [`Input::MetadataPersistFailed`] |
+//! | [`Output::StopWorkers`] | kill the generation's processes | [`Input::WorkersStopped`] |
+//! | [`Output::Cleanup`] | delete older checkpoints | [`Input::CleanupDone`] |
+//!
+//! A source's connector announces what it read with [`WorkerInput::SourceRecords`] and the end
+//! of its input with [`WorkerInput::SourceExhausted`]. Both machines keep timers (the
+//! controller's checkpoints and timeouts, each worker's heartbeat): wake at the earliest
+//! `poll_timeout` of them all and call `handle_timeout`. Messages between one pair of machines
+//! keep their order. Below, a controller and two workers run in memory, every effect
+//! succeeding at once, until a graceful stop at 25 s; the loop is the whole runtime.
+//!
+//! ```
+//! use quiesce_core::*;
+//! use std::collections::VecDeque;
+//!
+//! // A source on worker 0 feeds a two-phase-commit sink on worker 1.
+//! let job = Job::builder("pipe", 2).source("src", 1).sink("sink", 1).edge("src", "sink").build()?;
+//! let src = TaskId { operator: OperatorId(0), subtask: 0 };
+//! let mut c = Controller::new(ControllerSetup::new(job.clone(), Config::default(), Time(0)))?;
+//! let (mut workers, mut now, mut committed) = (Vec::<Worker>::new(), Time(0), Vec::new());
+//! // Every message in flight, in order, and whom it is for.
+//! enum To { Controller(Input), Worker(usize, WorkerInput) }
+//! let mut wire = VecDeque::new();
+//! let mut stop_at = Some(Time(25_000));
+//! while !matches!(c.state(), State::Stopped | State::Finished | State::Failed) {
+//!     while let Some(out) = c.poll_output() {
+//!         match out {
+//!             Output::StartWorkers { generation, .. } => {
+//!                 let setup = |w| WorkerSetup::new(job.clone(), WorkerId(w), generation, WorkerConfig::default(), now);
+//!                 workers = (0..2).map(|w| Worker::new(setup(w))).collect::<Result<_, _>>()?;
+//!                 // The source's connector has ten records to read.
+//!                 wire.push_back(To::Worker(0, WorkerInput::SourceRecords { task: src, count: 10 }));
+//!             }
+//!             Output::Send { worker, message } => wire.push_back(To::Worker(worker.0 as usize, WorkerInput::Command(message))),
+//!             Output::PersistMetadata { epoch, .. } => wire.push_back(To::Controller(Input::MetadataPersisted { epoch })),
+//!             Output::Cleanup { before } => wire.push_back(To::Controller(Input::CleanupDone { before })),
+//!             Output::StopWorkers { generation } => wire.push_back(To::Controller(Input::WorkersStopped { generation })),
+//!             Output::ReleaseWorkers { .. } | Output::Event(_) => {}
+//!         }
+//!     }
+//!     for (w, worker) in workers.iter_mut().enumerate() {
+//!         while let Some(out) = worker.poll_output() {
+//!             match out {
+//!                 WorkerOutput::ToController(msg) => wire.push_back(To::Controller(Input::Worker(msg))),
+//!                 WorkerOutput::SendData { to_worker, generation, channel, seq, item } => wire.push_back(
+//!                     To::Worker(to_worker.0 as usize, WorkerInput::Data { generation, channel, seq, item })),
+//!                 // A real worker stores the state durably before it answers.
+//!                 WorkerOutput::Snapshot { task, epoch, .. } => wire.push_back(To::Worker(w, WorkerInput::SnapshotDone { task, epoch })),
+//!                 WorkerOutput::Commit { records, .. } => committed.extend(records),
+//!                 WorkerOutput::Write { record, .. } => committed.push(record),
+//!             }
+//!         }
+//!     }
+//!     match wire.pop_front() {
+//!         Some(To::Controller(input)) => c.handle(now, input)?,
+//!         Some(To::Worker(w, input)) => workers[w].handle(now, input)?,
+//!         // Nothing in flight: time passes to the next deadline, or to the stop request.
+//!         None => {
+//!             let due = workers.iter().filter_map(Worker::poll_timeout).chain(c.poll_timeout()).min();
+//!             match (stop_at, due) {
+//!                 (Some(at), Some(due)) if at <= due => { now = at; stop_at = None; c.handle(now, Input::Stop(StopMode::Graceful))?; }
+//!                 (_, Some(due)) => { now = due; c.handle_timeout(now); workers.iter_mut().for_each(|w| w.handle_timeout(now)); }
+//!                 (_, None) => unreachable!("a job that has not ended always has a deadline"),
+//!             }
+//!         }
+//!     }
+//! }
+//! assert_eq!(c.state(), State::Stopped);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
