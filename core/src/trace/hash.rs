@@ -153,6 +153,14 @@ impl Fnv {
         self.tag(MAP);
         self.str(variant);
     }
+
+    /// Ends `levels` nested sequences or maps.
+    fn close(&mut self, levels: usize) -> R {
+        for _ in 0..levels {
+            self.tag(END);
+        }
+        Ok(())
+    }
 }
 
 /// A serialisation that cannot be hashed (only a custom `Serialize` can raise one).
@@ -282,8 +290,7 @@ impl Serializer for &mut Fnv {
     ) -> R {
         self.variant(variant);
         value.serialize(&mut *self)?;
-        self.tag(END);
-        Ok(())
+        self.close(1)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self, Unhashable> {
         self.tag(SEQ);
@@ -327,55 +334,47 @@ impl Serializer for &mut Fnv {
     }
 }
 
-impl ser::SerializeSeq for &mut Fnv {
-    type Ok = ();
-    type Error = Unhashable;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> R {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> R {
-        self.tag(END);
-        Ok(())
-    }
+/// The compound serializers but maps: each element or field is hashed in turn (a named field
+/// after its name), and `end` closes what the value opened: its sequence or map, and for a
+/// variant also the one-key map around it.
+macro_rules! compound {
+    ($trait:ident, named, closes $levels:literal) => {
+        impl ser::$trait for &mut Fnv {
+            type Ok = ();
+            type Error = Unhashable;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> R {
+                self.str(key);
+                value.serialize(&mut **self)
+            }
+            fn end(self) -> R {
+                self.close($levels)
+            }
+        }
+    };
+    ($trait:ident, $method:ident, closes $levels:literal) => {
+        impl ser::$trait for &mut Fnv {
+            type Ok = ();
+            type Error = Unhashable;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> R {
+                value.serialize(&mut **self)
+            }
+            fn end(self) -> R {
+                self.close($levels)
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for &mut Fnv {
-    type Ok = ();
-    type Error = Unhashable;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> R {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> R {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for &mut Fnv {
-    type Ok = ();
-    type Error = Unhashable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> R {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> R {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for &mut Fnv {
-    type Ok = ();
-    type Error = Unhashable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> R {
-        value.serialize(&mut **self)
-    }
-    /// Closes the sequence, then the one-key map around it.
-    fn end(self) -> R {
-        self.tag(END);
-        self.tag(END);
-        Ok(())
-    }
-}
+compound!(SerializeSeq, serialize_element, closes 1);
+compound!(SerializeTuple, serialize_element, closes 1);
+compound!(SerializeTupleStruct, serialize_field, closes 1);
+compound!(SerializeTupleVariant, serialize_field, closes 2);
+compound!(SerializeStruct, named, closes 1);
+compound!(SerializeStructVariant, named, closes 2);
 
 impl ser::SerializeMap for &mut Fnv {
     type Ok = ();
@@ -387,36 +386,7 @@ impl ser::SerializeMap for &mut Fnv {
         value.serialize(&mut **self)
     }
     fn end(self) -> R {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for &mut Fnv {
-    type Ok = ();
-    type Error = Unhashable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> R {
-        self.str(key);
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> R {
-        self.tag(END);
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for &mut Fnv {
-    type Ok = ();
-    type Error = Unhashable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> R {
-        self.str(key);
-        value.serialize(&mut **self)
-    }
-    /// Closes the struct, then the one-key map around it.
-    fn end(self) -> R {
-        self.tag(END);
-        self.tag(END);
-        Ok(())
+        self.close(1)
     }
 }
 
