@@ -18,7 +18,7 @@
  *   - the timers: each is a flag; an armed timer may expire at any moment (time is
  *     abstract), and expiring disarms it;
  *   - the user, who sends stop requests of any mode at any moment: repeated, weaker and
- *     escalating ones.
+ *     escalating ones, and asks for checkpoints on demand.
  *
  * The controller is deterministic: each input is one atomic step (a d_step), as in
  * Controller::handle / handle_timeout of the Rust core.  All nondeterminism belongs to the
@@ -32,6 +32,8 @@
  * it waits in the worker's one-message outbox, the worker can send nothing more until it
  * is delivered (FIFO), and it may arrive arbitrarily late, even after the worker was killed
  * and the next generation started: that is where stale-generation messages come from.
+ * The network may also reorder (a fault): a task's finish overtakes the ack or commit its
+ * worker sent just before it, which is then held and delivered later.
  * Messages to workers land in their inbox at once: the tasks that have the newest barrier
  * due (an abort clears it), the sinks that have a commit due, the stop mode each worker was
  * sent.
@@ -51,6 +53,9 @@
 #define BUDGET 2        /* restarts allowed: generations 1 .. BUDGET + 1                 */
 #endif
 /* EOI: defined, sources may reach the end of their input, so the job can finish */
+#ifndef NCREQ
+#define NCREQ 0         /* checkpoint requests (on demand) in one execution               */
+#endif
 #define MAXEP 3         /* epochs in one execution; the last is kept for a final         */
                         /* checkpoint, so periodic ones use epochs below MAXEP           */
 #define TOL 1           /* tolerable consecutive checkpoint failures                     */
@@ -141,6 +146,7 @@ byte fretries;          /* kill re-asks used                                    
 bool final_done;        /* the final checkpoint is persisted                             */
 bool stopped_ok;        /* Recovering: the old generation's workers are confirmed dead   */
 bool cleanup;           /* a cleanup of old epochs is under way                          */
+bool creq;              /* a checkpoint request waits for the one in flight (one at most) */
 
 /* effects waiting for their completion */
 byte persist_req;       /* PersistMetadata(epoch) asked of the store                     */
@@ -175,6 +181,7 @@ byte hm[NW];            /*         worker or tasks                              
 byte hep[NW];           /*         epoch                                                 */
 byte hfm[NW];           /*         tasks finished right after                            */
 byte faults;            /* faults so far                                                 */
+byte ncreq;             /* checkpoint requests so far                                    */
 #ifdef NREQ
 byte nreq;              /* effective stop requests so far                                */
 #endif
@@ -188,8 +195,12 @@ byte inflight;          /* checkpoints started, neither completed nor aborted   
 byte g_last_ep;         /* last epoch a checkpoint was started with                      */
 byte g_durable;         /* newest epoch whose metadata the store made durable            */
 bool g_final_fail;      /* a task failed or a worker was lost in a final checkpoint      */
+byte g_told;            /* tasks whose end (finished or failed) the controller was told  */
+                        /* of since it last started listening to the workers             */
+byte g_req_now;         /* epoch of a requested checkpoint that started at once          */
+byte g_req_later;       /* epoch of a queued request, started after the one before it    */
 bool bad_epoch, bad_commit, bad_periodic, bad_esc, bad_imm, bad_term, bad_stale;
-bool bad_twogen, bad_dead;
+bool bad_twogen, bad_dead, bad_wait;
 
 /* scratch: not part of the state */
 hidden byte mk, mg, mi, me, mf, he, hx, hf;
@@ -210,7 +221,7 @@ inline snap(a, b, c) {
       1048576 * (t_int + 2 * t_ckpt + 4 * t_final + 8 * t_stop + 16 * t_force +
                  32 * t_sched + 64 * t_back + 128 * t_hb[0] + 256 * t_hb[1]);
   c = bdue + 16 * bfin + 32 * cdue + 512 * mb_stop[0] + 4096 * mb_stop[1] +
-      32768 * inflight + 131072 * inend
+      32768 * inflight + 131072 * inend + 2097152 * creq
 }
 
 /* counterexample replays (spin -t) print these lines; the search ignores them */
@@ -297,6 +308,12 @@ inline post() {
   :: else
   fi;
   req = M_NONE;
+  /* once every task of the generation has ended, a stop (or the end of input) waits for
+     nothing: the job ends, or recovers, in the step that told the controller of the last */
+  if
+  :: g_told == ALLT && (st == CKSTOP || st == STOPJOB || st == FINISHING) -> bad_wait = 1
+  :: else
+  fi;
   if
   :: st != was_st -> say_state()
   :: else
@@ -364,10 +381,34 @@ inline abort_ckpt() {
   t_ckpt = 0
 }
 
+/* a checkpoint that is not the final one: periodic, or asked for */
+inline start_checkpoint() {
+  if
+  :: level != M_NONE -> bad_periodic = 1
+  :: else
+  fi;
+  start_epoch(); cp_final = 0;
+  printf("      checkpoint %d starts\n", epoch);
+  send_barrier(0);
+#ifndef REVERT_NO_CKPT_TIMEOUT
+  t_ckpt = 1;
+#endif
+  skip
+}
+
+/* a requested checkpoint starts; the periodic schedule counts from it */
+inline start_requested() {
+  creq = 0; t_int = 0;
+  start_checkpoint()
+}
+
+#define CKPT_IDLE (cp == CP_NONE && commit_pend == 0 && !cleanup)
+
+/* nothing in flight any more: a queued request runs now, else the interval is armed */
 inline maybe_arm_interval() {
   if
-  :: st == RUNNING && cp == CP_NONE && commit_pend == 0 && !cleanup && epoch < MAXEP - 1 ->
-     t_int = 1
+  :: st == RUNNING && CKPT_IDLE && creq -> start_requested(); g_req_later = epoch
+  :: st == RUNNING && CKPT_IDLE && epoch < MAXEP - 1 -> t_int = 1
   :: else
   fi
 }
@@ -405,7 +446,7 @@ inline trigger_final() {
 }
 
 inline enter_terminal(s) {
-  abort_ckpt();
+  abort_ckpt(); creq = 0;
   t_int = 0; t_final = 0; t_stop = 0; t_force = 0; t_sched = 0; t_back = 0;
   t_hb[0] = 0; t_hb[1] = 0;
   cleanup = 0; persist_req = 0;
@@ -413,18 +454,19 @@ inline enter_terminal(s) {
 }
 
 inline enter_stopworkers() {
-  abort_ckpt();
+  abort_ckpt(); creq = 0;
   t_int = 0; t_final = 0; t_stop = 0; t_sched = 0; t_back = 0; t_hb[0] = 0; t_hb[1] = 0;
   if
   :: st == RECOVERING && !stopped_ok -> skip   /* the kill under way goes on */
   :: else -> sreq = S_STOP; sreq_gen = gen; t_force = 1; fretries = 0
   fi;
   st = STOPWORKERS; level = M_FORCE; sjmode = 0;
-  fin = 0; ready = 0; inend = 0   /* workers are not listened to any more */
+  fin = 0; ready = 0; inend = 0;  /* workers are not listened to any more */
+  g_told = 0
 }
 
 inline enter_stopjob(m) {
-  abort_ckpt();
+  abort_ckpt(); creq = 0;
   T_INT_OFF; t_final = 0;
   if
   :: st != STOPJOB -> t_stop = 1   /* escalating from graceful keeps the deadline */
@@ -439,10 +481,11 @@ inline enter_stopjob(m) {
 }
 
 inline enter_recovering() {
-  abort_ckpt();
+  abort_ckpt(); creq = 0;
   t_int = 0; t_final = 0; t_stop = 0; t_sched = 0; t_hb[0] = 0; t_hb[1] = 0;
   st = RECOVERING; stopped_ok = 0; cleanup = 0;
   fin = 0; ready = 0; inend = 0;  /* workers are not listened to any more */
+  g_told = 0;
   sreq = S_STOP; sreq_gen = gen; fretries = 0;
 #ifndef REVERT_NO_KILL_TIMEOUT
   t_force = 1;
@@ -489,7 +532,7 @@ inline final_failed() {
 }
 
 inline enter_ckstop() {
-  t_int = 0;
+  t_int = 0; creq = 0;
 #ifndef REVERT_NO_FINAL_CKPT_TIMEOUT
   t_final = 1;
 #endif
@@ -504,7 +547,7 @@ inline enter_ckstop() {
 }
 
 inline enter_finishing() {
-  t_int = 0; t_final = 1;
+  t_int = 0; t_final = 1; creq = 0;
   st = FINISHING;
   progress_final()
 }
@@ -670,9 +713,23 @@ inline ctl_committed(m, e) {
   fi
 }
 
+/* the tasks that have done their whole part of the final checkpoint, as far as the
+   controller knows: a source once it acked the final barrier, a sink once it committed the
+   final checkpoint */
+#define FINAL_DONE_TASKS \
+  ((cp_final -> ((cp == CP_PERSIST) -> SRC : (acks & SRC)) : (final_done -> SRC : 0)) | \
+   ((final_done && cp == CP_NONE) -> (SNK & ~commit_pend) : 0))
+
 inline ctl_finished(m) {
   if
-  :: FINAL_PHASE -> fin = fin | m; progress_final()
+  :: FINAL_PHASE && (m & ~FINAL_DONE_TASKS) == 0 -> fin = fin | m; progress_final()
+  :: FINAL_PHASE ->
+     /* finished before its ack or commit arrived (the network reordered them): the final
+        checkpoint cannot complete as planned, but the task has ended and counts as such */
+#ifndef REVERT_UNCOUNTED_EARLY_FINISH
+     fin = fin | m;
+#endif
+     final_failed()
   :: st == STOPJOB ->
      fin = fin | m;
      if
@@ -751,18 +808,22 @@ inline ctl_interval() {
 #else
   :: st == RUNNING && cp == CP_NONE && commit_pend == 0 && !cleanup ->
 #endif
-     if
-     :: level != M_NONE -> bad_periodic = 1
-     :: else
-     fi;
-     start_epoch(); cp_final = 0;
-     printf("      checkpoint %d starts\n", epoch);
-     send_barrier(0);
-#ifndef REVERT_NO_CKPT_TIMEOUT
-     t_ckpt = 1;
-#endif
-     skip
+     start_checkpoint()
   :: else
+  fi
+}
+
+/* a checkpoint asked for on demand: only while Running; it runs now, or right after the one
+   in flight; a request while one is queued is merged with it */
+inline ctl_request() {
+  if
+  :: st != RUNNING || creq -> skip   /* refused, or merged: changes nothing */
+#ifdef REVERT_REQUEST_BESIDE_INFLIGHT
+  /* bug: the request starts a checkpoint while one is in flight */
+  :: cp != CP_NONE -> start_requested()
+#endif
+  :: CKPT_IDLE -> start_requested(); g_req_now = epoch
+  :: else -> creq = 1
   fi
 }
 
@@ -844,12 +905,12 @@ inline deliver() {
   :: mk == MSG_CKPT_FAILED -> ctl_ckpt_task_failed(me)
   :: mk == MSG_COMMITTED -> ctl_committed(mi, me)
   :: mk == MSG_FINISHED
-  :: mk == MSG_FAILED -> ctl_failure(mi)
+  :: mk == MSG_FAILED -> g_told = g_told | mi; ctl_failure(mi)
   :: mk == MSG_INPUT_ENDED -> ctl_input_ended(mi)
   fi;
   /* tasks that finished right after: a TaskFinished of their own */
   if
-  :: mf != 0 && !terminal && !OTHER_GEN && LISTENING -> ctl_finished(mf)
+  :: mf != 0 && !terminal && !OTHER_GEN && LISTENING -> g_told = g_told | mf; ctl_finished(mf)
   :: else
   fi;
   post()
@@ -979,6 +1040,17 @@ inline hold(w) {
   hk[w] = mk; hg[w] = mg; hm[w] = mi; hep[w] = me; hfm[w] = mf
 }
 
+/* the network reorders: the finish that came right after the message just made (an ack of
+   a final barrier, a commit of the final checkpoint) reaches the controller first; the
+   message itself is held, and arrives later */
+inline overtake(w) {
+  printf("network: the finish of tasks %d overtakes the message before it\n", mf);
+  hf = mf; mf = 0;
+  hold(w);
+  mk = MSG_FINISHED; mi = 0; me = 0; mf = hf;
+  deliver()
+}
+
 /* the network delivers a held message */
 inline release(w) {
   printf("network delivers the held message of worker %d\n", w);
@@ -1039,7 +1111,12 @@ inline release(w) {
        faults++; he = wgen[w]; clear_worker(w); wst[w] = W_CRASHED; wgen[w] = he; \
        printf("fault: worker %d crashes\n", w) } \
   :: d_step { wst[w] == W_UP && wready[w] && WFAULT_OK -> \
-       faults++; wst[w] = W_SILENT; printf("fault: worker %d loses its heartbeats\n", w) }
+       faults++; wst[w] = W_SILENT; printf("fault: worker %d loses its heartbeats\n", w) } \
+  /* the network reorders: a finish overtakes the ack or commit sent just before it */ \
+  :: d_step { ACK_DUE(w) && bfin && (bdue & BIT(SRCT(w))) && FAULT_OK -> \
+       faults++; do_ack(w); overtake(w) } \
+  :: d_step { COMMIT_DUE(w) && bfin && FAULT_OK -> \
+       faults++; do_commit(w); overtake(w) }
 
 /* the user: a stop request of any mode at any moment; a weaker or equal one is refused */
 #ifdef NREQ
@@ -1060,6 +1137,12 @@ inline release(w) {
     pre(); ctl_stop(m); post() }
 #endif
 
+/* the user asks for a checkpoint: at any moment, within the epochs the model has (a
+   requested checkpoint takes the epoch after the last one started, now or once the one in
+   flight is over) */
+#define USER_CHECKPOINT d_step { ncreq < NCREQ && (st != RUNNING || creq || epoch < MAXEP - 1) -> \
+    ncreq++; printf("user: checkpoint now\n"); pre(); ctl_request(); post() }
+
 active proctype User() {
 end:
   do
@@ -1067,6 +1150,7 @@ end:
   :: USER_STOP(M_GRACE)
   :: USER_STOP(M_IMM)
   :: USER_STOP(M_FORCE)
+  :: USER_CHECKPOINT
   :: SYSTEM_IDLE -> break               /* no more requests */
   od
 }
@@ -1155,6 +1239,7 @@ ltl terminal_absorbs              { [] !bad_term }
 ltl stale_generation_inert        { [] !bad_stale }
 ltl single_generation_running     { [] !bad_twogen }
 ltl dead_task_escalates           { [] !bad_dead }
+ltl no_needless_wait              { [] !bad_wait }
 ltl checkpoint_stop_commits_final {
   [] ((st == STOPPED && level == M_CKPT) -> (final_done && commit_pend == 0 && fin == ALLT))
 }
@@ -1180,4 +1265,6 @@ ltl reach_commits_resent     { [] !(st == RUNNING && gen > 1 && commit_pend != 0
 ltl reach_failed_budget      { [] !(st == FAILED && stopped_ok) }
 ltl reach_failed_kill        { [] !(st == FAILED && !stopped_ok) }
 ltl reach_finished           { [] !(st == FINISHED) }
-ltl reach_finished_again       { [] !(st == FINISHED && gen > 1) }
+ltl reach_finished_again     { [] !(st == FINISHED && gen > 1) }
+ltl reach_request_now        { [] !(g_req_now > 0 && done_ep >= g_req_now) }
+ltl reach_request_queued     { [] !(g_req_later > 0 && done_ep >= g_req_later) }
