@@ -85,6 +85,14 @@
 #define FAILED      10
 #define terminal (st >= STOPPED)
 #define FINAL_PHASE (st == CKSTOP || st == FINISHING)
+/* the final checkpoint is in flight: its barrier, its persist or its commits */
+#define FINAL_IN_FLIGHT (cp_final || (final_done && commit_pend != 0))
+/* no checkpoint (its commits included) and no cleanup in flight */
+#define CKPT_IDLE (cp == CP_NONE && commit_pend == 0 && !cleanup)
+
+/* a checkpoint asked for on demand: started at once, or queued behind the one in flight */
+#define R_NOW    1
+#define R_QUEUED 2
 
 /* stop modes, in escalation order; also the stop level */
 #define M_NONE  0
@@ -146,7 +154,7 @@ byte fretries;          /* kill re-asks used                                    
 bool final_done;        /* the final checkpoint is persisted                             */
 bool stopped_ok;        /* Recovering: the old generation's workers are confirmed dead   */
 bool cleanup;           /* a cleanup of old epochs is under way                          */
-bool creq;              /* a checkpoint request waits for the one in flight (one at most) */
+bool creq;              /* a checkpoint asked for waits for the one in flight (one at most) */
 
 /* effects waiting for their completion */
 byte persist_req;       /* PersistMetadata(epoch) asked of the store                     */
@@ -181,7 +189,7 @@ byte hm[NW];            /*         worker or tasks                              
 byte hep[NW];           /*         epoch                                                 */
 byte hfm[NW];           /*         tasks finished right after                            */
 byte faults;            /* faults so far                                                 */
-byte ncreq;             /* checkpoint requests so far                                    */
+byte ncreq;             /* checkpoint requests accepted so far                           */
 #ifdef NREQ
 byte nreq;              /* effective stop requests so far                                */
 #endif
@@ -197,10 +205,10 @@ byte g_durable;         /* newest epoch whose metadata the store made durable   
 bool g_final_fail;      /* a task failed or a worker was lost in a final checkpoint      */
 byte g_told;            /* tasks whose end (finished or failed) the controller was told  */
                         /* of since it last started listening to the workers             */
-byte g_req_now;         /* epoch of a requested checkpoint that started at once          */
-byte g_req_later;       /* epoch of a queued request, started after the one before it    */
+byte g_req;             /* the checkpoint in flight was asked for: R_NOW, R_QUEUED       */
+byte g_req_done;        /* requested checkpoints completed: R_NOW and R_QUEUED bits      */
 bool bad_epoch, bad_commit, bad_periodic, bad_esc, bad_imm, bad_term, bad_stale;
-bool bad_twogen, bad_dead, bad_wait;
+bool bad_twogen, bad_dead;
 
 /* scratch: not part of the state */
 hidden byte mk, mg, mi, me, mf, he, hx, hf;
@@ -267,6 +275,76 @@ inline say_held(w) {
          w, mk, mg, mi, me)
 }
 
+/* ------------------------------------------------------------------ safety properties */
+
+/*
+ * The safety properties of specs/PROPERTIES.md, as assertions, checked after every step that
+ * can break one (every controller input, and the start of a generation's workers): each LTL
+ * formula [] p there is assert(p) here.  One exhaustive search checks them all; a failed
+ * assertion names its property: SAFE(name, p) asserts p || name, and name is a variable that
+ * is always false.  -DONLY -DONLY_<name> keeps the check of one property alone (a revert must
+ * be caught by the property named for it).
+ */
+hidden byte single_checkpoint_in_flight, epochs_increase, commit_after_persist;
+hidden byte no_periodic_after_stop, escalation_monotone, escalation_immediate;
+hidden byte terminal_absorbs, stale_generation_inert, single_generation_running;
+hidden byte dead_task_escalates, no_needless_wait, checkpoint_stop_commits_final;
+hidden byte end_of_input_commits_final;
+
+#define SAFE(name, p) assert((p) || name)
+
+inline check_safety() {
+#if !defined(ONLY) || defined(ONLY_single_checkpoint_in_flight)
+  SAFE(single_checkpoint_in_flight, inflight <= 1);
+#endif
+#if !defined(ONLY) || defined(ONLY_epochs_increase)
+  SAFE(epochs_increase, !bad_epoch);
+#endif
+#if !defined(ONLY) || defined(ONLY_commit_after_persist)
+  SAFE(commit_after_persist, !bad_commit);
+#endif
+#if !defined(ONLY) || defined(ONLY_no_periodic_after_stop)
+  SAFE(no_periodic_after_stop, !bad_periodic);
+#endif
+#if !defined(ONLY) || defined(ONLY_escalation_monotone)
+  SAFE(escalation_monotone, !bad_esc);
+#endif
+#if !defined(ONLY) || defined(ONLY_escalation_immediate)
+  SAFE(escalation_immediate, !bad_imm);
+#endif
+#if !defined(ONLY) || defined(ONLY_terminal_absorbs)
+  SAFE(terminal_absorbs, !bad_term);
+#endif
+#if !defined(ONLY) || defined(ONLY_stale_generation_inert)
+  SAFE(stale_generation_inert, !bad_stale);
+#endif
+#if !defined(ONLY) || defined(ONLY_single_generation_running)
+  SAFE(single_generation_running, !bad_twogen);
+#endif
+#if !defined(ONLY) || defined(ONLY_dead_task_escalates)
+  SAFE(dead_task_escalates, !bad_dead);
+#endif
+#if !defined(ONLY) || defined(ONLY_no_needless_wait)
+  /* once every task of the generation has ended (g_told: the controller was told so), a
+     stop, or the end of input, waits for nothing: it ends in the step that told it of the
+     last one, unless its final checkpoint is still in flight (an ack or commit its tasks'
+     finish overtook, or its metadata, is still on its way); and a checkpoint asked for
+     waits only while Running with a checkpoint or a cleanup in flight */
+  SAFE(no_needless_wait,
+       (g_told == ALLT -> !(st == STOPJOB || (FINAL_PHASE && !FINAL_IN_FLIGHT)) : 1) &&
+       (creq -> (st == RUNNING && !CKPT_IDLE) : 1));
+#endif
+#if !defined(ONLY) || defined(ONLY_checkpoint_stop_commits_final)
+  SAFE(checkpoint_stop_commits_final,
+       (st == STOPPED && level == M_CKPT) -> (final_done && commit_pend == 0 && fin == ALLT) : 1);
+#endif
+#if !defined(ONLY) || defined(ONLY_end_of_input_commits_final)
+  SAFE(end_of_input_commits_final,
+       (st == FINISHED) -> (final_done && commit_pend == 0 && fin == ALLT) : 1);
+#endif
+  skip
+}
+
 /* before every controller input (was_stale is set first for a worker message) */
 inline pre() {
   was_term = terminal; was_st = st; was_level = level;
@@ -308,16 +386,11 @@ inline post() {
   :: else
   fi;
   req = M_NONE;
-  /* once every task of the generation has ended, a stop (or the end of input) waits for
-     nothing: the job ends, or recovers, in the step that told the controller of the last */
-  if
-  :: g_told == ALLT && (st == CKSTOP || st == STOPJOB || st == FINISHING) -> bad_wait = 1
-  :: else
-  fi;
   if
   :: st != was_st -> say_state()
   :: else
-  fi
+  fi;
+  check_safety()
 }
 
 /* ------------------------------------------------------------------ controller effects */
@@ -374,7 +447,7 @@ inline abort_ckpt() {
   :: cp != CP_NONE ->
      printf("      checkpoint %d aborted\n", epoch);
      send_abort();
-     cp = CP_NONE; cp_final = 0; acks = 0;
+     cp = CP_NONE; cp_final = 0; acks = 0; g_req = 0;
      inflight--
   :: else
   fi;
@@ -396,18 +469,18 @@ inline start_checkpoint() {
   skip
 }
 
-/* a requested checkpoint starts; the periodic schedule counts from it */
-inline start_requested() {
+/* a checkpoint asked for starts (r: R_NOW or R_QUEUED); the periodic schedule counts from
+   it */
+inline start_requested(r) {
   creq = 0; t_int = 0;
-  start_checkpoint()
+  start_checkpoint();
+  g_req = r
 }
-
-#define CKPT_IDLE (cp == CP_NONE && commit_pend == 0 && !cleanup)
 
 /* nothing in flight any more: a queued request runs now, else the interval is armed */
 inline maybe_arm_interval() {
   if
-  :: st == RUNNING && CKPT_IDLE && creq -> start_requested(); g_req_later = epoch
+  :: st == RUNNING && CKPT_IDLE && creq -> start_requested(R_QUEUED)
   :: st == RUNNING && CKPT_IDLE && epoch < MAXEP - 1 -> t_int = 1
   :: else
   fi
@@ -713,23 +786,32 @@ inline ctl_committed(m, e) {
   fi
 }
 
-/* the tasks that have done their whole part of the final checkpoint, as far as the
-   controller knows: a source once it acked the final barrier, a sink once it committed the
-   final checkpoint */
+/* the tasks whose finish fits the final checkpoint (Controller::finish_fits_final): each did
+   its whole part of it, or what it sent before its finish (an ack, a commit) is still on its
+   way and counts when it arrives.  While the final barrier is out or its metadata is being
+   persisted, only sources fit (a two-phase-commit sink commits only once the metadata is
+   durable); once it is persisted, every task does */
+#define FITS_FINAL (cp_final -> SRC : (final_done -> ALLT : 0))
+
+#ifdef REVERT_UNCOUNTED_EARLY_FINISH
+/* the tasks whose ack or commit of the final checkpoint the controller has already seen: the
+   revert takes any other finish as early */
 #define FINAL_DONE_TASKS \
   ((cp_final -> ((cp == CP_PERSIST) -> SRC : (acks & SRC)) : (final_done -> SRC : 0)) | \
    ((final_done && cp == CP_NONE) -> (SNK & ~commit_pend) : 0))
+#endif
 
 inline ctl_finished(m) {
   if
+#ifdef REVERT_UNCOUNTED_EARLY_FINISH
+  /* bug: a finish that overtook its ack or commit is taken as early, and not counted */
   :: FINAL_PHASE && (m & ~FINAL_DONE_TASKS) == 0 -> fin = fin | m; progress_final()
-  :: FINAL_PHASE ->
-     /* finished before its ack or commit arrived (the network reordered them): the final
-        checkpoint cannot complete as planned, but the task has ended and counts as such */
-#ifndef REVERT_UNCOUNTED_EARLY_FINISH
-     fin = fin | m;
+  :: FINAL_PHASE -> final_failed()
 #endif
-     final_failed()
+  :: FINAL_PHASE && (m & ~FITS_FINAL) == 0 -> fin = fin | m; progress_final()
+  :: FINAL_PHASE ->
+     /* early: no order of the worker's messages explains it; it counts all the same */
+     fin = fin | m; final_failed()
   :: st == STOPJOB ->
      fin = fin | m;
      if
@@ -753,6 +835,7 @@ inline ctl_persisted(e) {
   :: !terminal && cp == CP_PERSIST && e == epoch ->
      cp = CP_NONE; inflight--;
      done_ep = e; fails = 0;
+     g_req_done = g_req_done | g_req; g_req = 0;
      printf("      checkpoint %d complete\n", e);
      commit_pend = SNK;
      send_commits(e);
@@ -813,16 +896,17 @@ inline ctl_interval() {
   fi
 }
 
-/* a checkpoint asked for on demand: only while Running; it runs now, or right after the one
-   in flight; a request while one is queued is merged with it */
+/* a checkpoint asked for on demand (TriggerCheckpoint): only while Running; it starts now,
+   or right after the checkpoint or cleanup in flight; one waits at most: a request while one
+   waits is refused */
 inline ctl_request() {
   if
-  :: st != RUNNING || creq -> skip   /* refused, or merged: changes nothing */
+  :: st != RUNNING || creq -> skip   /* refused: changes nothing */
 #ifdef REVERT_REQUEST_BESIDE_INFLIGHT
-  /* bug: the request starts a checkpoint while one is in flight */
-  :: cp != CP_NONE -> start_requested()
+  /* bug: the request starts a checkpoint beside the one in flight */
+  :: cp != CP_NONE -> start_requested(R_NOW)
 #endif
-  :: CKPT_IDLE -> start_requested(); g_req_now = epoch
+  :: CKPT_IDLE -> start_requested(R_NOW)
   :: else -> creq = 1
   fi
 }
@@ -894,12 +978,31 @@ inline ctl_lost(w) {
 #define LISTENING (st == SCHEDULING || st == RUNNING || st == CKSTOP || st == STOPJOB || \
                    st == FINISHING)
 
-inline deliver() {
-  say_message();
-  was_stale = (mg != gen);
-  pre();
+/* tasks that finished right after the message: a TaskFinished of their own */
+#define THEN_FINISHED \
+  if \
+  :: mf != 0 && !terminal && !OTHER_GEN && LISTENING -> \
+     g_told = g_told | mf; ctl_finished(mf) \
+  :: else \
+  fi
+
+/* a worker message (mk .. mf) reaches the controller, which handles it with `handle` unless
+   it refuses it.  A step that knows the kind of its message passes that kind's handling
+   alone, so that only it is expanded into the step: the verifier's code, and the time to
+   compile it, stay small */
+#define DELIVER(handle) \
+  say_message(); \
+  was_stale = (mg != gen); \
+  pre(); \
+  if \
+  :: terminal || OTHER_GEN || !LISTENING   /* refused */ \
+  :: else -> handle \
+  fi; \
+  post()
+
+/* the handling of a message of any kind */
+inline handle_message() {
   if
-  :: terminal || OTHER_GEN || !LISTENING   /* refused */
   :: mk == MSG_READY -> ctl_ready(mi)
   :: mk == MSG_ACK -> ctl_ack(mi, me)
   :: mk == MSG_CKPT_FAILED -> ctl_ckpt_task_failed(me)
@@ -908,12 +1011,7 @@ inline deliver() {
   :: mk == MSG_FAILED -> g_told = g_told | mi; ctl_failure(mi)
   :: mk == MSG_INPUT_ENDED -> ctl_input_ended(mi)
   fi;
-  /* tasks that finished right after: a TaskFinished of their own */
-  if
-  :: mf != 0 && !terminal && !OTHER_GEN && LISTENING -> g_told = g_told | mf; ctl_finished(mf)
-  :: else
-  fi;
-  post()
+  THEN_FINISHED
 }
 
 /* ------------------------------------------------------------------ environment */
@@ -1048,7 +1146,7 @@ inline overtake(w) {
   hf = mf; mf = 0;
   hold(w);
   mk = MSG_FINISHED; mi = 0; me = 0; mf = hf;
-  deliver()
+  DELIVER(THEN_FINISHED)
 }
 
 /* the network delivers a held message */
@@ -1056,7 +1154,7 @@ inline release(w) {
   printf("network delivers the held message of worker %d\n", w);
   mk = hk[w]; mg = hg[w]; mi = hm[w]; me = hep[w]; mf = hfm[w];
   hk[w] = 0; hg[w] = 0; hm[w] = 0; hep[w] = 0; hfm[w] = 0;
-  deliver()
+  DELIVER(handle_message())
 }
 
 /* the guards of System's steps that are not faults */
@@ -1072,17 +1170,17 @@ inline release(w) {
                       cleanup || WORKER_BUSY(0) || WORKER_BUSY(1))
 
 /* a piece of a worker's work, its message delivered now */
-#define NOW(guard, work) :: d_step { guard -> work; deliver() }
+#define NOW(guard, work, handle) :: d_step { guard -> work; DELIVER(handle) }
 /* ... or held by the network (a fault) */
 #define HELD(w, guard, work) :: d_step { guard && FAULT_OK -> faults++; work; hold(w) }
 
 /* worker w: a source task 2w and a two-phase-commit sink task 2w+1 */
 #define WORKER(w) \
-  NOW(READY_DUE(w), do_ready(w)) \
-  NOW(ACK_DUE(w), do_ack(w)) \
-  NOW(COMMIT_DUE(w), do_commit(w)) \
-  NOW(FINISH_OK(w), do_finish(w)) \
-  NOW(EOI_DUE(w), do_input_ended(w)) \
+  NOW(READY_DUE(w), do_ready(w), ctl_ready(mi)) \
+  NOW(ACK_DUE(w), do_ack(w), ctl_ack(mi, me); THEN_FINISHED) \
+  NOW(COMMIT_DUE(w), do_commit(w), ctl_committed(mi, me); THEN_FINISHED) \
+  NOW(FINISH_OK(w), do_finish(w), THEN_FINISHED) \
+  NOW(EOI_DUE(w), do_input_ended(w), ctl_input_ended(mi)) \
   /* the network delivers a held message */ \
   :: d_step { hk[w] != 0 -> release(w) }
 
@@ -1095,13 +1193,13 @@ inline release(w) {
   HELD(w, EOI_DUE(w), do_input_ended(w)) \
   /* a task fails a checkpoint, fails (and says so), or hangs (says nothing, ever) */ \
   :: d_step { CANSEND(w) && (bdue & BIT(SRCT(w))) && WFAULT_OK -> \
-       faults++; do_ckpt_fail(w, SRCT(w)); deliver() } \
+       faults++; do_ckpt_fail(w, SRCT(w)); DELIVER(ctl_ckpt_task_failed(me)) } \
   :: d_step { CANSEND(w) && (bdue & BIT(SNKT(w))) && WFAULT_OK -> \
-       faults++; do_ckpt_fail(w, SNKT(w)); deliver() } \
+       faults++; do_ckpt_fail(w, SNKT(w)); DELIVER(ctl_ckpt_task_failed(me)) } \
   :: d_step { CANSEND(w) && TRUN(SRCT(w)) && WFAULT_OK -> \
-       faults++; do_fail(w, SRCT(w)); deliver() } \
+       faults++; do_fail(w, SRCT(w)); DELIVER(g_told = g_told | mi; ctl_failure(mi)) } \
   :: d_step { CANSEND(w) && TRUN(SNKT(w)) && WFAULT_OK -> \
-       faults++; do_fail(w, SNKT(w)); deliver() } \
+       faults++; do_fail(w, SNKT(w)); DELIVER(g_told = g_told | mi; ctl_failure(mi)) } \
   :: d_step { UPW(w) && wready[w] && TRUN(SRCT(w)) && WFAULT_OK -> \
        faults++; task_ends(SRCT(w), T_HUNG); printf("fault: task %d hangs\n", SRCT(w)) } \
   :: d_step { UPW(w) && wready[w] && TRUN(SNKT(w)) && WFAULT_OK -> \
@@ -1137,11 +1235,21 @@ inline release(w) {
     pre(); ctl_stop(m); post() }
 #endif
 
-/* the user asks for a checkpoint: at any moment, within the epochs the model has (a
-   requested checkpoint takes the epoch after the last one started, now or once the one in
-   flight is over) */
-#define USER_CHECKPOINT d_step { ncreq < NCREQ && (st != RUNNING || creq || epoch < MAXEP - 1) -> \
-    ncreq++; printf("user: checkpoint now\n"); pre(); ctl_request(); post() }
+/* the user asks for a checkpoint at any moment.  NCREQ bounds the accepted requests; a
+   request is accepted only within the epochs the model has for checkpoints that are not
+   final (it takes the epoch after the last one started, now or once the one in flight is
+   over); a refused one changes nothing and is always possible */
+#if NCREQ > 0
+#define ACCEPTS_REQUEST (st == RUNNING && !creq)
+#define USER_CHECKPOINT :: d_step { !ACCEPTS_REQUEST || (ncreq < NCREQ && epoch < MAXEP - 1) -> \
+    if \
+    :: ACCEPTS_REQUEST -> ncreq++ \
+    :: else \
+    fi; \
+    printf("user: checkpoint now\n"); pre(); ctl_request(); post() }
+#else
+#define USER_CHECKPOINT
+#endif
 
 active proctype User() {
 end:
@@ -1150,7 +1258,7 @@ end:
   :: USER_STOP(M_GRACE)
   :: USER_STOP(M_IMM)
   :: USER_STOP(M_FORCE)
-  :: USER_CHECKPOINT
+  USER_CHECKPOINT
   :: SYSTEM_IDLE -> break               /* no more requests */
   od
 }
@@ -1162,7 +1270,7 @@ end:
   :: d_step { sreq == S_START ->
        he = sreq_gen; sreq = S_NONE;
        printf("scheduler: starts the workers of generation %d\n", he);
-       start_worker(0, he); start_worker(1, he) }
+       start_worker(0, he); start_worker(1, he); check_safety() }
   :: d_step { sreq == S_STOP ->
        he = sreq_gen; sreq = S_NONE;
        printf("scheduler: kills the workers of generation %d, confirms\n", he);
@@ -1228,24 +1336,7 @@ end:
 
 /* ------------------------------------------------------------------ properties */
 
-/* safety */
-ltl single_checkpoint_in_flight   { [] (inflight <= 1) }
-ltl epochs_increase               { [] !bad_epoch }
-ltl commit_after_persist          { [] !bad_commit }
-ltl no_periodic_after_stop        { [] !bad_periodic }
-ltl escalation_monotone           { [] !bad_esc }
-ltl escalation_immediate          { [] !bad_imm }
-ltl terminal_absorbs              { [] !bad_term }
-ltl stale_generation_inert        { [] !bad_stale }
-ltl single_generation_running     { [] !bad_twogen }
-ltl dead_task_escalates           { [] !bad_dead }
-ltl no_needless_wait              { [] !bad_wait }
-ltl checkpoint_stop_commits_final {
-  [] ((st == STOPPED && level == M_CKPT) -> (final_done && commit_pend == 0 && fin == ALLT))
-}
-ltl end_of_input_commits_final {
-  [] (st == FINISHED -> (final_done && commit_pend == 0 && fin == ALLT))
-}
+/* safety: check_safety(), after every step */
 
 /* liveness, checked with weak fairness */
 #define stop_requested (level != M_NONE)   /* only a stop request raises the level */
@@ -1266,5 +1357,14 @@ ltl reach_failed_budget      { [] !(st == FAILED && stopped_ok) }
 ltl reach_failed_kill        { [] !(st == FAILED && !stopped_ok) }
 ltl reach_finished           { [] !(st == FINISHED) }
 ltl reach_finished_again     { [] !(st == FINISHED && gen > 1) }
-ltl reach_request_now        { [] !(g_req_now > 0 && done_ep >= g_req_now) }
-ltl reach_request_queued     { [] !(g_req_later > 0 && done_ep >= g_req_later) }
+ltl reach_request_now        { [] !(g_req_done & R_NOW) }
+ltl reach_request_queued     { [] !(g_req_done & R_QUEUED) }
+ltl reach_all_ended_in_final { [] !(g_told == ALLT && FINAL_PHASE) }
+
+/* the safety search: a claim that never fails, so that the search checks check_safety()'s
+   assertions alone, in every reachable state (one search for every safety property) */
+never safety {
+  do
+  :: true
+  od
+}
