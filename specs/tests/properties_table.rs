@@ -109,3 +109,44 @@ fn every_mutant_is_listed_with_its_own_property() {
     expected.sort();
     assert_eq!(worker, expected);
 }
+
+/// The reverts PROPERTIES.md lists are the ones `specs/check` runs, each caught by the same
+/// property, and each is a switch of the model.
+#[test]
+fn every_listed_revert_is_checked_and_in_the_model() {
+    let read = |file: &str| {
+        let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let doc = document();
+    let mut listed: Vec<(String, String)> =
+        table(&doc, "| revert | the bug | caught by | core mutant |")
+            .into_iter()
+            .filter(|row| row[0].starts_with('`'))
+            .map(|row| (code(&row[0]).to_string(), code(&row[2]).to_string()))
+            .collect();
+    listed.sort();
+    // specs/check lists each as "REVERT_NAME|property|configuration".
+    let script = read("check");
+    let mut checked: Vec<(String, String)> = script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("\"REVERT_"))
+        .map(|l| {
+            let mut cells = l.trim_end_matches('"').split('|');
+            let name = format!("REVERT_{}", cells.next().unwrap_or_default());
+            (name, cells.next().unwrap_or_default().to_string())
+        })
+        .collect();
+    checked.sort();
+    assert_eq!(
+        listed, checked,
+        "PROPERTIES.md and specs/check list other reverts"
+    );
+    let model = read("model.pml");
+    for (name, _) in &listed {
+        assert!(
+            model.contains(&format!("#ifdef {name}")) || model.contains(&format!("#ifndef {name}")),
+            "{name} is not a switch of model.pml"
+        );
+    }
+}
