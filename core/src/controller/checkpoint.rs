@@ -29,6 +29,10 @@ impl Controller {
     /// Asked for now (`request`), while Running: it starts at once unless a checkpoint or a
     /// cleanup is in flight; then it waits, and starts as soon as that one is over.
     pub(super) fn checkpoint_requested(&mut self, request: RequestId) {
+        if self.checkpoint.is_some() && bug!(self, Mutant::RequestBesideInflight) {
+            self.start_checkpoint(false, Some(request));
+            return;
+        }
         self.queued_request = Some(request);
         if self.checkpoint.is_some() || self.cleanup.is_some() {
             self.emit(Event::CheckpointRequestQueued { request });

@@ -28,11 +28,14 @@ pub enum Mutant {
     /// taken as an early finish and not counted: the stop it escalates to waits out its
     /// timeout for a finish that already came.
     UncountedEarlyFinish,
+    /// A checkpoint asked for on demand while one is in flight starts at once, beside it,
+    /// instead of waiting for it to end.
+    RequestBesideInflight,
 }
 
 impl Mutant {
     /// Every known bug.
-    pub const ALL: [Mutant; 8] = [
+    pub const ALL: [Mutant; 9] = [
         Mutant::NoFinalCheckpointTimeout,
         Mutant::ForceIgnoredInFinalCheckpoint,
         Mutant::SecondCheckpointInFlight,
@@ -41,6 +44,7 @@ impl Mutant {
         Mutant::WaitOnDeadTask,
         Mutant::InputOutrunsTimers,
         Mutant::UncountedEarlyFinish,
+        Mutant::RequestBesideInflight,
     ];
 
     /// The property (see `specs/PROPERTIES.md`) that must catch this bug.
@@ -54,6 +58,7 @@ impl Mutant {
             Mutant::WaitOnDeadTask => Property::DeadTaskEscalates,
             Mutant::InputOutrunsTimers => Property::TimersBeforeInputs,
             Mutant::UncountedEarlyFinish => Property::NoNeedlessWait,
+            Mutant::RequestBesideInflight => Property::SingleCheckpointInFlight,
         }
     }
 
@@ -68,6 +73,7 @@ impl Mutant {
             Mutant::WaitOnDeadTask => "wait-on-dead-task",
             Mutant::InputOutrunsTimers => "input-outruns-timers",
             Mutant::UncountedEarlyFinish => "uncounted-early-finish",
+            Mutant::RequestBesideInflight => "request-beside-inflight",
         }
     }
 }
