@@ -20,8 +20,8 @@ use quiesce_core::controller::invariants::{self, Violation};
 use quiesce_core::controller::mutants::Mutant;
 use quiesce_core::controller::{Controller, ControllerSetup, SetupError};
 use quiesce_core::{
-    Epoch, Event, FromWorker, Generation, Input, OperatorKind, Output, Property, RestartStrategy,
-    State, StopMode, TaskId, Time, WorkerEvent, WorkerId,
+    Epoch, Event, FromWorker, Generation, Input, OperatorKind, Output, Property, RequestId,
+    RestartStrategy, State, Status, StopMode, TaskId, Time, WorkerEvent, WorkerId,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -49,6 +49,9 @@ pub const CORE_PROPERTIES: [Property; 15] = [
 ];
 
 /// The properties the explorer checks on top of the core's, from what it sees across steps.
+/// It also checks two of the core's across steps, for checkpoints asked for on demand:
+/// `checkpoint_resolves` (every request accepted is answered once, by its name, completed or
+/// aborted; until then it waits or is in flight) and `no_needless_wait` (below).
 pub const EXPLORER_PROPERTIES: [Property; 7] = [
     // A refused input changes nothing and emits nothing.
     Property::RefusedInert,
@@ -64,7 +67,8 @@ pub const EXPLORER_PROPERTIES: [Property; 7] = [
     // No input and no timeout makes the controller panic.
     Property::NoPanic,
     // Once every task of the generation told its end, a stop (or the end of input) ends, or
-    // recovers, in that step.
+    // recovers, in that step; a checkpoint asked for on demand is not overtaken by a periodic
+    // one while it waits.
     Property::NoNeedlessWait,
 ];
 
@@ -197,6 +201,11 @@ struct Ghost {
     faults: u8,
     /// Stop requests the user made so far (bounded likewise).
     stops: u8,
+    /// Checkpoints asked for on demand and accepted so far (bounded likewise); the next
+    /// request is named `RequestId(requests + 1)`.
+    requests: u8,
+    /// The requests accepted and not yet answered (bit i: `RequestId(i)`).
+    unanswered: u64,
     /// The tasks (bit i: the i-th of [`Explorer::tasks`]) whose end, finished or failed, the
     /// controller accepted since it last started listening to the workers.
     told: u64,
@@ -311,6 +320,10 @@ pub struct Explorer {
     #[cfg(feature = "mutants")]
     mutant: Option<Mutant>,
 }
+
+/// The most checkpoint requests one run may have accepted: each has a bit of
+/// [`Ghost::unanswered`], and one more is asked for past the budget.
+const MAX_REQUESTS: u8 = 62;
 
 const STOP_MODES: [StopMode; 4] = [
     StopMode::Checkpoint,
@@ -430,6 +443,9 @@ impl Explorer {
         if bounds.max_stops.is_none_or(|max| w.ghost.stops < max) {
             out.extend(STOP_MODES.map(|m| Action::Input(Input::Stop(m))));
         }
+        if bounds.max_requests > 0 {
+            Self::request_actions(w, &s, bounds.max_requests.min(MAX_REQUESTS), &mut out);
+        }
         if faults {
             out.push(Action::Input(Input::SchedulerFailed {
                 generation: g,
@@ -519,6 +535,19 @@ impl Explorer {
         out
     }
 
+    /// Checkpoints asked for on demand: a new request while the budget lasts (refused outside
+    /// Running), past it one while another waits (refused: one waits at most), and the name
+    /// of the one waiting or in flight again (refused as a duplicate).
+    fn request_actions(w: &World, s: &Status, budget: u8, out: &mut Vec<Action>) {
+        let trigger = |request| Action::Input(Input::TriggerCheckpoint { request });
+        let waiting = s.queued_request;
+        if w.ghost.requests < budget || waiting.is_some() {
+            out.push(trigger(RequestId(u64::from(w.ghost.requests) + 1)));
+        }
+        let in_flight = s.in_flight.and_then(|f| f.request);
+        out.extend(waiting.into_iter().chain(in_flight).map(trigger));
+    }
+
     /// Inputs that must be refused: the previous generation's messages (a zombie worker, a
     /// late confirmation), acks and commits of an epoch no longer in flight, a cleanup never
     /// asked for. Duplicate acks and commits come from the per-task messages above.
@@ -589,7 +618,7 @@ impl Explorer {
     fn step_checked(&self, w: &World, action: &Action) -> Result<Next, Violation> {
         let before = w.c.status();
         let mut c = w.c.clone();
-        let ran = match action {
+        let drained = match action {
             Action::Input(input) | Action::Late(input) => {
                 let late = matches!(action, Action::Late(_));
                 let now = match (late, c.poll_timeout()) {
@@ -621,7 +650,7 @@ impl Explorer {
                     // step property to break.
                     return Ok(Next::Same);
                 }
-                let ran = drain(&mut c);
+                let drained = drain(&mut c);
                 invariants::check_input(&before, input, &result, &c)?;
                 if let Some(at) = c.poll_timeout().filter(|&at| at < now) {
                     return Err(Violation {
@@ -629,12 +658,12 @@ impl Explorer {
                         detail: format!("after {input:?} at {now} a deadline is at {at}"),
                     });
                 }
-                ran
+                drained
             }
             Action::Wait(ms) => {
                 let at = c.status().now.plus_ms(*ms);
                 c.handle_timeout(at);
-                let ran = drain(&mut c);
+                let drained = drain(&mut c);
                 invariants::check(Some(&before), &c)?;
                 if c.status().now != at {
                     return Err(Violation {
@@ -642,14 +671,14 @@ impl Explorer {
                         detail: format!("time did not move to {at} short of every deadline"),
                     });
                 }
-                ran
+                drained
             }
             Action::Timeout => {
                 let Some(at) = c.poll_timeout() else {
                     return Ok(Next::Same);
                 };
                 c.handle_timeout(at);
-                let ran = drain(&mut c);
+                let drained = drain(&mut c);
                 invariants::check(Some(&before), &c)?;
                 if let Some(next) = c.poll_timeout().filter(|&next| next <= at) {
                     return Err(Violation {
@@ -657,13 +686,15 @@ impl Explorer {
                         detail: format!("after the timers due at {at} fired, one is due at {next}"),
                     });
                 }
-                ran
+                drained
             }
         };
-        let mut ghost = self.observe(&w.ghost, &c, ran, self.ended_task(&before, action))?;
+        let mut ghost =
+            self.observe(&w.ghost, &c, drained.ran, self.ended_task(&before, action))?;
         // Counted only under a budget: an unbounded count would tell apart states that are
         // otherwise the same.
         let bounds = &self.setup.bounds;
+        let mut accepted = None;
         if let Action::Input(input) | Action::Late(input) = action {
             if bounds.max_faults.is_some() && is_fault(input) {
                 ghost.faults += 1;
@@ -671,7 +702,13 @@ impl Explorer {
             if bounds.max_stops.is_some() && matches!(input, Input::Stop(_)) {
                 ghost.stops += 1;
             }
+            if let Input::TriggerCheckpoint { request } = input {
+                ghost.requests = ghost.requests.saturating_add(1);
+                accepted = Some(*request);
+            }
         }
+        ghost.unanswered =
+            observe_requests(ghost.unanswered, &before, &c.status(), accepted, &drained)?;
         Ok(Next::New(Box::new(World { c, ghost })))
     }
 
@@ -1003,20 +1040,107 @@ impl Explorer {
     }
 }
 
-/// Drains the outputs of the last step; tells whether the job entered Running during it
-/// (possibly to leave it again in the same step, e.g. for Finishing).
-fn drain(c: &mut Controller) -> bool {
-    let mut ran = false;
+/// What the explorer reads from the outputs of one step.
+#[derive(Default)]
+struct Drained {
+    /// The job entered Running (possibly to leave it again in the same step, e.g. for
+    /// Finishing).
+    ran: bool,
+    /// Checkpoints started that are not a final one.
+    started: u32,
+    /// The requests whose checkpoint started.
+    served: Vec<RequestId>,
+    /// The requests answered: completed or aborted, in the order told.
+    answered: Vec<RequestId>,
+}
+
+/// Drains the outputs of the last step.
+fn drain(c: &mut Controller) -> Drained {
+    let mut d = Drained::default();
     while let Some(output) = c.poll_output() {
-        ran |= matches!(
-            output,
-            Output::Event(Event::Transition {
-                to: State::Running,
-                ..
-            })
-        );
+        let Output::Event(event) = output else {
+            continue;
+        };
+        match event {
+            Event::Transition {
+                to: State::Running, ..
+            } => d.ran = true,
+            Event::CheckpointStarted {
+                then_stop: false, ..
+            } => d.started += 1,
+            Event::CheckpointRequestStarted { request, .. } => d.served.push(request),
+            Event::CheckpointRequestCompleted { request, .. }
+            | Event::CheckpointRequestAborted { request, .. } => d.answered.push(request),
+            _ => {}
+        }
     }
-    ran
+    d
+}
+
+/// The bit of [`Ghost::unanswered`] for `request`; none for a name the explorer never gives.
+fn request_bit(request: RequestId) -> u64 {
+    match request.0 {
+        n @ 1..=63 => 1 << n,
+        _ => 0,
+    }
+}
+
+/// Checks the requests of one step and returns those still unanswered after it.
+/// checkpoint_resolves: each accepted request (`accepted`, or among `unanswered`) is answered
+/// once, by its name, and until then waits or is in flight. no_needless_wait: a request that
+/// waited before the step is not overtaken by a periodic checkpoint in it.
+fn observe_requests(
+    unanswered: u64,
+    before: &Status,
+    after: &Status,
+    accepted: Option<RequestId>,
+    drained: &Drained,
+) -> Result<u64, Violation> {
+    let mut open = unanswered | accepted.map_or(0, request_bit);
+    for &request in &drained.answered {
+        let bit = request_bit(request);
+        if open & bit == 0 {
+            return Err(Violation::new(
+                Property::CheckpointResolves,
+                format!(
+                    "request {} answered, but none of that name is open",
+                    request.0
+                ),
+            ));
+        }
+        open &= !bit;
+    }
+    if let Some(waiting) = before.queued_request {
+        if drained.started > 0 && !drained.served.contains(&waiting) {
+            return Err(Violation::new(
+                Property::NoNeedlessWait,
+                format!(
+                    "a periodic checkpoint started while request {} waited",
+                    waiting.0
+                ),
+            ));
+        }
+    }
+    let held = [
+        after.queued_request,
+        after.in_flight.and_then(|f| f.request),
+    ];
+    let mut left = open;
+    while left != 0 {
+        let n = u64::from(left.trailing_zeros());
+        left &= left - 1;
+        if !held.contains(&Some(RequestId(n))) {
+            return Err(Violation::new(
+                Property::CheckpointResolves,
+                format!(
+                    "request {n} was accepted and never answered, yet neither waits nor is in \
+                     flight in {}",
+                    after.state
+                ),
+            ));
+        }
+    }
+    Ok(open)
 }
 
 /// Whether `input` may race a timer: a worker's message or the store's answer, which the
@@ -1090,6 +1214,99 @@ mod tests {
         assert!(outcome.states > 1_000, "{} states", outcome.states);
         assert!(outcome.pruned > 0, "the epoch bound was reached");
         assert!(outcome.depth > 10);
+    }
+
+    #[test]
+    fn the_correct_controller_holds_every_property_with_checkpoints_on_demand() {
+        // Tens of thousands of states: one epoch, no fault, no late input.
+        let mut setup = setups::named("on-demand").expect("built-in");
+        setup.bounds.max_epoch = 1;
+        setup.bounds.max_faults = Some(0);
+        let outcome = Explorer::new(setup.clone())
+            .expect("valid setup")
+            .run(&options(Until::Exhausted), &mut |_| {});
+        assert!(outcome.complete);
+        assert!(
+            outcome.violations.is_empty(),
+            "{:#?}",
+            outcome.violations.first()
+        );
+        setup.bounds.max_requests = 0;
+        let without = Explorer::new(setup)
+            .expect("valid setup")
+            .run(&options(Until::Exhausted), &mut |_| {});
+        assert!(
+            outcome.states > without.states,
+            "the requests were explored"
+        );
+    }
+
+    const R1: RequestId = RequestId(1);
+
+    /// A correct controller of the tiny job in Running at 10 ms, its periodic checkpoint in
+    /// flight, and its status before and after `R1` is asked for (and waits).
+    fn a_request_waits() -> (Status, Status) {
+        let setup = setups::named("tiny").expect("built-in");
+        let mut c =
+            Controller::new(ControllerSetup::new(setup.job, setup.config, Time(0))).expect("valid");
+        c.handle(
+            Time(0),
+            Input::from_worker(WorkerId(0), Generation(1), WorkerEvent::Ready),
+        )
+        .expect("ready");
+        c.handle_timeout(Time(10));
+        assert!(c.status().in_flight.is_some());
+        let before = c.status();
+        c.handle(Time(10), Input::TriggerCheckpoint { request: R1 })
+            .expect("accepted");
+        assert_eq!(c.status().queued_request, Some(R1));
+        (before, c.status())
+    }
+
+    /// The request checks of the explorer have teeth: a request forgotten, answered without
+    /// being open, or overtaken while it waits is a violation; a request that waits is not.
+    #[test]
+    fn the_request_checks_catch_a_request_forgotten_answered_twice_or_overtaken() {
+        let (before, waits) = a_request_waits();
+        let quiet = Drained::default();
+        let open = observe_requests(0, &before, &waits, Some(R1), &quiet);
+        assert_eq!(open, Ok(request_bit(R1)));
+        // Accepted, yet neither waiting nor in flight, and never answered.
+        let forgotten = observe_requests(0, &before, &before, Some(R1), &quiet);
+        assert_eq!(
+            forgotten.map_err(|v| v.property),
+            Err(Property::CheckpointResolves)
+        );
+        // Answered, but not open: a second answer, or one for a request never made.
+        let answered = Drained {
+            answered: vec![R1],
+            ..Drained::default()
+        };
+        let twice = observe_requests(0, &waits, &waits, None, &answered);
+        assert_eq!(
+            twice.map_err(|v| v.property),
+            Err(Property::CheckpointResolves)
+        );
+        assert_eq!(
+            observe_requests(request_bit(R1), &waits, &before, None, &answered),
+            Ok(0)
+        );
+        // A periodic checkpoint starts while the request waits, and not for it.
+        let periodic = Drained {
+            started: 1,
+            ..Drained::default()
+        };
+        let overtaken = observe_requests(request_bit(R1), &waits, &waits, None, &periodic);
+        assert_eq!(
+            overtaken.map_err(|v| v.property),
+            Err(Property::NoNeedlessWait)
+        );
+        let served = Drained {
+            started: 1,
+            served: vec![R1],
+            ..Drained::default()
+        };
+        assert!(observe_requests(request_bit(R1), &waits, &waits, None, &served).is_ok());
     }
 
     #[test]
@@ -1207,7 +1424,10 @@ mod tests {
     fn every_known_bug_is_caught_by_its_property() {
         for mutant in Mutant::ALL {
             let property = mutant.property();
-            let explorer = Explorer::new(small())
+            // With a checkpoint asked for on demand, for the bugs of that path.
+            let mut setup = small();
+            setup.bounds.max_requests = 1;
+            let explorer = Explorer::new(setup)
                 .expect("valid setup")
                 .with_mutant(mutant);
             let outcome = explorer.run(&options(Until::Violated(property)), &mut |_| {});

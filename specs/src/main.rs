@@ -40,6 +40,10 @@ struct Cli {
     /// Override the stop-request budget of the selected configurations (`none`: unbounded).
     #[arg(long, value_name = "N|none", value_parser = parse_budget)]
     max_stops: Option<Budget>,
+    /// Override the budget of checkpoints asked for on demand of the selected configurations
+    /// (0: none is asked for).
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u8>,
     /// Let time also pass by N ms short of the next deadline, so that inputs arrive between
     /// deadlines too (`none`: only at deadlines). Grows the state space quickly.
     #[arg(long, value_name = "N|none", value_parser = parse_tick)]
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
                 b.max_generation = cli.max_generation.unwrap_or(b.max_generation);
                 b.max_faults = cli.max_faults.map_or(b.max_faults, |Budget(n)| n);
                 b.max_stops = cli.max_stops.map_or(b.max_stops, |Budget(n)| n);
+                b.max_requests = cli.max_requests.unwrap_or(b.max_requests);
                 b.tick_ms = cli.tick_ms.map_or(b.tick_ms, |Tick(n)| n);
             }
             selected

@@ -36,6 +36,9 @@ pub struct Bounds {
     /// Stop requests in one run (the TTL's stop is not one of them).
     /// `None`: every stronger mode may follow (at most four requests are accepted).
     pub max_stops: Option<u8>,
+    /// Checkpoints asked for on demand and accepted in one run (0: none is asked for). Past
+    /// the budget, a request is still sent while another waits, and must be refused.
+    pub max_requests: u8,
     /// Whether sources may report the end of their input (the job then finishes through a
     /// final checkpoint).
     pub end_of_input: bool,
@@ -84,6 +87,7 @@ const BASE_BOUNDS: Bounds = Bounds {
     max_generation: 2,
     max_faults: None,
     max_stops: None,
+    max_requests: 0,
     end_of_input: true,
     tick_ms: None,
     heartbeats: false,
@@ -129,6 +133,22 @@ fn chain(name: &str, parallelism: u32, with_map: bool, workers: u32) -> Job {
 /// Every configuration, smallest first. The default run explores all but `wide`.
 pub fn all() -> Vec<Setup> {
     vec![
+        Setup {
+            name: "on-demand",
+            about: "source(1) -> sink(2pc,1) on 1 worker; checkpoints asked for on demand \
+                    (2 accepted; duplicates, a third while one waits, and any outside Running \
+                    refused); 2 epochs, 1 fault, no stop request (the end of input leaves \
+                    Running instead)",
+            job: chain("on-demand", 1, false, 1),
+            config: base_config(),
+            bounds: Bounds {
+                max_epoch: 2,
+                max_faults: Some(1),
+                max_stops: Some(0),
+                max_requests: 2,
+                ..BASE_BOUNDS
+            },
+        },
         Setup {
             name: "tiny",
             about: "source(1) -> sink(2pc,1) on 1 worker; 2 epochs, 1 restart; inputs also \
