@@ -242,8 +242,14 @@ fn print_counterexample(cx: &Counterexample) {
     }
 }
 
+/// States of the shallow search that looks for a known bug in every configuration before any
+/// is searched whole.
+#[cfg(feature = "mutants")]
+const SHALLOW_STATES: usize = 100_000;
+
 /// Explores every known bug on the selected configurations, smallest first, until its
-/// property catches it. Returns whether every one was caught.
+/// property catches it: first a shallow search of each, then whole ones. Returns whether
+/// every one was caught.
 #[cfg(feature = "mutants")]
 fn run_mutants(selected: &[Setup], options: &Options) -> bool {
     use quiesce_core::controller::mutants::Mutant;
@@ -254,29 +260,36 @@ fn run_mutants(selected: &[Setup], options: &Options) -> bool {
         let property = mutant.property();
         let mut other: Vec<String> = Vec::new();
         let mut caught: Option<(&Setup, Outcome)> = None;
-        for setup in selected {
-            let explorer = match Explorer::new(setup.clone()) {
-                Ok(e) => e.with_mutant(mutant),
-                Err(e) => {
-                    eprintln!("error: configuration {}: {e}", setup.name);
-                    return false;
+        // A bug shows within a few steps where its configuration reaches it at all: a shallow
+        // search of every configuration first, so that one out of reach of the first
+        // configurations does not wait for their whole searches; then the whole searches.
+        let passes = [SHALLOW_STATES.min(options.max_states), options.max_states];
+        'passes: for max_states in passes {
+            for setup in selected {
+                let explorer = match Explorer::new(setup.clone()) {
+                    Ok(e) => e.with_mutant(mutant),
+                    Err(e) => {
+                        eprintln!("error: configuration {}: {e}", setup.name);
+                        return false;
+                    }
+                };
+                let options = Options {
+                    until: Until::Violated(property),
+                    max_states,
+                    ..*options
+                };
+                let outcome = explorer.run(&options, &mut |_| {});
+                if outcome.violation_of(property).is_some() {
+                    caught = Some((setup, outcome));
+                    break 'passes;
                 }
-            };
-            let options = Options {
-                until: Until::Violated(property),
-                ..*options
-            };
-            let outcome = explorer.run(&options, &mut |_| {});
-            if outcome.violation_of(property).is_some() {
-                caught = Some((setup, outcome));
-                break;
+                other.extend(
+                    outcome
+                        .violations
+                        .iter()
+                        .map(|v| v.violation.property.to_string()),
+                );
             }
-            other.extend(
-                outcome
-                    .violations
-                    .iter()
-                    .map(|v| v.violation.property.to_string()),
-            );
         }
         match caught {
             Some((setup, outcome)) => {
