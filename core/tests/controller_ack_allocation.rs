@@ -1,9 +1,13 @@
 //! A task ack allocates nothing: the controller tracks acks in per-task flags it reuses across
-//! checkpoint rounds. (Alone in its test binary: the allocation counter is process-wide.)
+//! checkpoint rounds.
+//!
+//! The allocation counter is process-wide, so this check runs without the test harness
+//! (`harness = false`): a plain `main` on one thread, with nothing else in the process that
+//! could allocate while the acks are counted.
 
 mod support;
 
-use quiesce_core::{Epoch, Input};
+use quiesce_core::{CheckpointStage, Epoch, FromWorker, Input, WorkerEvent, WorkerId};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use support::*;
@@ -11,7 +15,11 @@ use support::*;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-#[test]
+fn main() {
+    controller_task_acks_do_not_allocate();
+    println!("controller_task_acks_do_not_allocate ... ok");
+}
+
 fn controller_task_acks_do_not_allocate() {
     let mut h = Harness::with(job_with(300, true), config());
     h.ready_all();
@@ -21,17 +29,17 @@ fn controller_task_acks_do_not_allocate() {
         .tasks()
         .into_iter()
         .map(|(w, task)| {
-            Input::Worker(quiesce_core::FromWorker {
-                worker: quiesce_core::WorkerId(w),
+            Input::Worker(FromWorker {
+                worker: WorkerId(w),
                 generation: h.generation(),
-                event: quiesce_core::WorkerEvent::CheckpointAcked {
+                event: WorkerEvent::CheckpointAcked {
                     task,
                     epoch: Epoch(1),
                 },
             })
         })
         .collect();
-    let (last, rest) = acks.split_last().unwrap();
+    let (last, rest) = acks.split_last().expect("the job has tasks");
     let region = Region::new(GLOBAL);
     for input in rest {
         h.c.handle(h.now, input.clone()).expect("ack");
@@ -49,7 +57,7 @@ fn controller_task_acks_do_not_allocate() {
         .c
         .status()
         .in_flight
-        .is_some_and(|f| f.stage == quiesce_core::CheckpointStage::Persisting));
+        .is_some_and(|f| f.stage == CheckpointStage::Persisting));
 
     // The counter is live: one allocation in a region is seen.
     let region = Region::new(GLOBAL);
