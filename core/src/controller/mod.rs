@@ -30,6 +30,7 @@ mod restart;
 mod timers;
 
 mod checkpoint;
+mod fast;
 mod lifecycle;
 mod phase;
 mod setup;
@@ -287,7 +288,39 @@ impl Controller {
     /// checkpoint aborted. Then the input is checked against the state the timers left. A
     /// refused input changes nothing beyond what those timers did, emits nothing of its own,
     /// and says why.
+    #[inline(always)]
     pub fn handle(&mut self, now: Time, input: Input) -> Result<(), Rejected> {
+        // A task's ack or commit that only counts is taken here, inline in the caller's loop;
+        // the full path decides anything else, and would decide these the same way.
+        let Input::Worker(FromWorker {
+            worker,
+            generation,
+            event,
+        }) = input
+        else {
+            return self.handle_in_full(now, input);
+        };
+        let counted = match event {
+            WorkerEvent::CheckpointAcked { task, epoch } => {
+                self.count_ack(now, worker, generation, task, epoch)
+            }
+            WorkerEvent::Committed { task, epoch } => {
+                self.count_commit(now, worker, generation, task, epoch)
+            }
+            _ => false,
+        };
+        if counted {
+            // An ack or a commit owns nothing: forgetting it frees nothing, and spares the
+            // caller's loop the drop glue that would look for a reason string to free.
+            std::mem::forget(event);
+            return Ok(());
+        }
+        self.handle_in_full(now, Input::from_worker(worker, generation, event))
+    }
+
+    /// [`Controller::handle`], every input, every check: out of line.
+    #[inline(never)]
+    fn handle_in_full(&mut self, now: Time, input: Input) -> Result<(), Rejected> {
         if now < self.now {
             return Err(Rejected::TimeWentBackwards {
                 now,
@@ -368,7 +401,7 @@ impl Controller {
     }
 
     /// Worker `w` (validated) spoke now: it is alive, unless already declared lost.
-    #[inline]
+    #[inline(always)]
     fn heard_from(&mut self, w: usize) {
         if self.last_seen[w] != Seen::Lost {
             self.last_seen[w] = Seen::At(self.now);
