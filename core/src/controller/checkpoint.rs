@@ -145,8 +145,10 @@ impl Controller {
             epoch,
             tasks: self.two_phase_tasks,
         });
-        for w in self.commit_workers.clone() {
-            self.send(w, Command::Commit { epoch });
+        // By index: the list is the job's, fixed, and copying it would allocate every round.
+        for k in 0..self.commit_workers.len() {
+            let worker = self.commit_workers[k];
+            self.send(worker, Command::Commit { epoch });
         }
     }
 
