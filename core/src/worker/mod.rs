@@ -370,12 +370,12 @@ impl Worker {
 
     /// Whether a known bug is switched on: debug assertions of the invariants are then off,
     /// as the checks under test must find the bug themselves.
-    #[cfg(feature = "mutants")]
+    #[cfg(all(debug_assertions, feature = "mutants"))]
     fn mutated(&self) -> bool {
         self.mutant.is_some()
     }
 
-    #[cfg(not(feature = "mutants"))]
+    #[cfg(all(debug_assertions, not(feature = "mutants")))]
     fn mutated(&self) -> bool {
         false
     }
