@@ -144,7 +144,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            max_states: 5_000_000,
+            max_states: 8_000_000,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             until: Until::Exhausted,
             progress_every: 100_000,
@@ -284,7 +284,7 @@ type Visited = HashSet<u64, BuildHasherDefault<Fingerprint>>;
 
 fn fingerprint(w: &World) -> u64 {
     // SipHash with fixed keys: deterministic across runs. With 64 bits, a collision (which
-    // would only hide a state, never invent a violation) has odds below 1e-6 at 5M states.
+    // would only hide a state, never invent a violation) has odds below 2e-6 at 8M states.
     let mut h = DefaultHasher::new();
     w.hash(&mut h);
     h.finish()

@@ -23,7 +23,7 @@ struct Cli {
     #[arg(long)]
     mutants: bool,
     /// Give up on a configuration after this many distinct states; a search cut short fails.
-    #[arg(long, value_name = "N", default_value_t = 5_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 8_000_000)]
     max_states: usize,
     /// Threads that expand states (default: the available cores).
     #[arg(long, value_name = "N")]
