@@ -108,14 +108,7 @@ impl Controller {
         // Nothing due by `now` (so the timers would only move the clock), and the clock does
         // not go back.
         let quiet = now >= self.now && self.timers.earliest().is_none_or(|(_, at)| at > now);
-        let listening = !matches!(
-            self.phase,
-            Phase::StopWorkers { .. }
-                | Phase::Recovering(_)
-                | Phase::Stopped
-                | Phase::Finished
-                | Phase::Failed
-        );
+        let listening = self.phase.listens_to_workers() && !self.phase.is_terminal();
         if !quiet || !listening || generation != self.generation || self.mutated() {
             return None;
         }

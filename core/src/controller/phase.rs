@@ -83,6 +83,13 @@ impl Phase {
         matches!(self, Phase::Stopped | Phase::Finished | Phase::Failed)
     }
 
+    /// Whether workers' messages are taken: not once the generation is being killed
+    /// (StopWorkers, Recovering), when workers have nothing left to say.
+    #[inline]
+    pub(super) fn listens_to_workers(&self) -> bool {
+        !matches!(self, Phase::StopWorkers { .. } | Phase::Recovering(_))
+    }
+
     pub(super) fn state(&self) -> State {
         match self {
             Phase::Scheduling { .. } => State::Scheduling,

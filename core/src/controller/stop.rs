@@ -217,7 +217,7 @@ impl Controller {
         // Every task finished by itself: the processes only need reaping.
         let release = matches!(to, Phase::Stopped | Phase::Finished)
             && self.ended_tasks as usize == self.tasks.len()
-            && !matches!(self.phase, Phase::StopWorkers { .. } | Phase::Recovering(_));
+            && self.phase.listens_to_workers();
         self.transition(to, reason);
         if release {
             self.outputs.push_back(Output::ReleaseWorkers {

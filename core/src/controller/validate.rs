@@ -140,10 +140,7 @@ impl Controller {
     pub(super) fn validate_worker(&self, msg: &FromWorker) -> Result<Checked, Rejected> {
         self.check_generation(msg.generation)?;
         let w = self.check_worker(msg.worker)?;
-        // Once the generation is being killed, or the job is past it, workers have nothing
-        // left to say.
-        let listening = !matches!(self.phase, Phase::StopWorkers { .. } | Phase::Recovering(_));
-        if !listening {
+        if !self.phase.listens_to_workers() {
             return Err(self.unexpected(input_kind(&msg.event)));
         }
         match &msg.event {
