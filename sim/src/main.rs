@@ -1,0 +1,53 @@
+//! `quiesce-sim`: sweep seeds through the simulated world.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit code of a command line that cannot be carried out as asked (clap's own for usage).
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "quiesce-sim",
+    version,
+    about = "Deterministic simulation of quiesce"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run seeds through the simulated world (simulation build only).
+    Run {
+        /// How many seeds.
+        #[arg(long)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        start_seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { .. } => {
+            eprintln!(
+                "{}",
+                if cfg!(madsim) {
+                    "quiesce-sim: the simulated world is not built yet"
+                } else {
+                    NOT_SIMULATION
+                }
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// What a normal build says when asked to simulate.
+const NOT_SIMULATION: &str = "quiesce-sim: this binary was built without `--cfg madsim` and \
+cannot simulate; run `sim/quiesce-sim run ...`, which builds it with \
+RUSTFLAGS=\"--cfg madsim\" in target/sim";
