@@ -1,6 +1,7 @@
-//! `quiesce-sim`: sweep seeds through the simulated world.
+//! `quiesce-sim`: print a seed's scenario, or sweep seeds through the simulated world.
 
 use clap::{Parser, Subcommand};
+use quiesce_sim::scenario::{Options, Scenario};
 use std::process::ExitCode;
 
 /// Exit code of a command line that cannot be carried out as asked (clap's own for usage).
@@ -19,6 +20,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the scenario a seed simulates: job, configuration, workload, stops, faults.
+    Scenario {
+        /// The seed.
+        #[arg(long)]
+        seed: u64,
+        /// Also draw the fault kinds that break the links' guarantees (loss, reorder).
+        #[arg(long)]
+        opt_in_faults: bool,
+        /// Print it as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run seeds through the simulated world (simulation build only).
     Run {
         /// How many seeds.
@@ -33,6 +46,21 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Scenario {
+            seed,
+            opt_in_faults,
+            json,
+        } => {
+            let s = Scenario::generate(seed, Options { opt_in_faults });
+            if json {
+                // A scenario is plain data: it always serialises.
+                let text = serde_json::to_string_pretty(&s).expect("a scenario serialises");
+                println!("{text}");
+            } else {
+                print!("{s}");
+            }
+            ExitCode::SUCCESS
+        }
         Command::Run { .. } => {
             eprintln!(
                 "{}",
