@@ -33,6 +33,8 @@ pub enum Concern {
     Fault(FaultKind),
     /// Per-message delays of the links.
     Links,
+    /// How long effects take when no fault slows them.
+    Latency,
     /// The outcome and latency of effects carried out by the environment (snapshots,
     /// commits, metadata, cleanup, the scheduler) of one fault kind's domain.
     Effects(FaultKind),
@@ -48,6 +50,7 @@ impl Concern {
             Concern::Stops => 4,
             Concern::Swarm => 5,
             Concern::Links => 6,
+            Concern::Latency => 7,
             Concern::Fault(kind) => 0x100 + kind.index() as u64,
             Concern::Effects(kind) => 0x200 + kind.index() as u64,
         }
@@ -151,6 +154,7 @@ mod tests {
             Concern::Stops,
             Concern::Swarm,
             Concern::Links,
+            Concern::Latency,
         ]
         .into_iter()
         .chain(FaultKind::ALL.iter().map(|&k| Concern::Fault(k)))

@@ -14,4 +14,5 @@
 #![deny(missing_docs)]
 
 pub mod choices;
+pub mod env;
 pub mod scenario;
