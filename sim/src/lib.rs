@@ -15,4 +15,9 @@
 
 pub mod choices;
 pub mod env;
+pub mod oracle;
+pub mod planted;
+pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod world;

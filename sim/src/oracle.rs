@@ -1,0 +1,262 @@
+//! Oracles as values: a failed check is a [`Failure`] with a class, the property it breaks, a
+//! detail and the simulated time, and it ends the run.
+//!
+//! The checks themselves are pure functions of what the world saw, so that they can be tested
+//! without running a world: the controller's invariants after each step ([`controller_step`]),
+//! fencing at a worker's shell ([`fencing`]), the stop bound ([`StopClock`]).
+
+use quiesce_core::controller::{invariants, Controller};
+use quiesce_core::worker::{WorkerInput, WorkerRejected};
+use quiesce_core::{Generation, Input, Property, Rejected, Status, Time};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What kind of failure: each has its own exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// A panic, or a run that exhausted its step budget without simulated time passing.
+    Crash,
+    /// Something that must happen within a bound did not.
+    Liveness,
+    /// A safety invariant or a data guarantee broke.
+    Correctness,
+    /// The same seed ran differently twice.
+    Nondeterminism,
+}
+
+impl Class {
+    /// Every class, in order of severity (most severe first).
+    pub const BY_SEVERITY: [Class; 4] = [
+        Class::Correctness,
+        Class::Liveness,
+        Class::Nondeterminism,
+        Class::Crash,
+    ];
+
+    /// The exit code of a sweep whose most severe failure is of this class.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Class::Crash => 3,
+            Class::Liveness => 4,
+            Class::Correctness => 5,
+            Class::Nondeterminism => 6,
+        }
+    }
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Crash => "crash",
+            Class::Liveness => "liveness",
+            Class::Correctness => "correctness",
+            Class::Nondeterminism => "nondeterminism",
+        }
+    }
+
+    /// The most severe of `classes`, if any.
+    pub fn most_severe(classes: impl IntoIterator<Item = Class>) -> Option<Class> {
+        let classes: Vec<Class> = classes.into_iter().collect();
+        Class::BY_SEVERITY.into_iter().find(|c| classes.contains(c))
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// A failed check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// What kind of failure.
+    pub class: Class,
+    /// The property it breaks.
+    pub property: Property,
+    /// What happened, in one line.
+    pub detail: String,
+    /// When (simulated).
+    pub at: Time,
+}
+
+impl Failure {
+    /// A failure of `class` breaking `property` at `at`.
+    pub fn new(class: Class, property: Property, at: Time, detail: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            property,
+            detail: detail.into(),
+            at,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} at {}: {}",
+            self.class,
+            self.property,
+            crate::scenario::seconds(self.at.0),
+            self.detail
+        )
+    }
+}
+
+/// The controller's invariants after a step: [`invariants::check_input`] after an input,
+/// [`invariants::check`] after a timeout (`input` is `None`). `before` is the status before the
+/// step.
+pub fn controller_step(
+    before: &Status,
+    input: Option<(&Input, &Result<(), Rejected>)>,
+    after: &Controller,
+    at: Time,
+) -> Result<(), Failure> {
+    let checked = match input {
+        Some((input, result)) => invariants::check_input(before, input, result, after),
+        None => invariants::check(Some(before), after),
+    };
+    checked.map_err(|v| Failure::new(Class::Correctness, v.property, at, v.detail))
+}
+
+/// The generation an input to a worker claims, if it claims one.
+pub fn claimed_generation(input: &WorkerInput) -> Option<Generation> {
+    match input {
+        WorkerInput::Command(m) => Some(m.generation),
+        WorkerInput::Data { generation, .. } => Some(*generation),
+        _ => None,
+    }
+}
+
+/// Fencing at a worker's shell: an input of another generation than the worker's must be
+/// refused.
+pub fn fencing(
+    own: Generation,
+    input: &WorkerInput,
+    result: &Result<(), WorkerRejected>,
+    at: Time,
+) -> Result<(), Failure> {
+    match claimed_generation(input) {
+        Some(g) if g != own && result.is_ok() => Err(Failure::new(
+            Class::Correctness,
+            Property::StaleGenerationInert,
+            at,
+            format!("a worker of generation {own} accepted {input:?} of generation {g}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The stop bound: once a stop is accepted (or the time to live expires), the controller must
+/// be in a terminal state within [`quiesce_core::Config::stop_bound_ms`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StopClock {
+    stopped_at: Option<Time>,
+}
+
+impl StopClock {
+    /// A stop was accepted at `at` (the first one counts).
+    pub fn stop(&mut self, at: Time) {
+        self.stopped_at.get_or_insert(at);
+    }
+
+    /// When the controller must be terminal, if a stop was accepted.
+    pub fn deadline(&self, bound_ms: u64) -> Option<Time> {
+        self.stopped_at.map(|t| t.plus_ms(bound_ms))
+    }
+
+    /// Fails if at `now` the controller is not terminal past the deadline.
+    pub fn check(&self, now: Time, terminal: bool, bound_ms: u64) -> Result<(), Failure> {
+        match (self.stopped_at, self.deadline(bound_ms)) {
+            (Some(at), Some(deadline)) if !terminal && now > deadline => Err(Failure::new(
+                Class::Liveness,
+                Property::StopTerminatesWithinBound,
+                now,
+                format!(
+                    "stopped at {} and not terminal {} ms later (bound {bound_ms} ms)",
+                    crate::scenario::seconds(at.0),
+                    now.ms_since(at)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiesce_core::{Command, Epoch, StopJobMode, ToWorker};
+
+    #[test]
+    fn the_most_severe_class_decides_the_exit_code() {
+        assert_eq!(Class::most_severe([]), None);
+        let all = [
+            Class::Crash,
+            Class::Nondeterminism,
+            Class::Liveness,
+            Class::Correctness,
+        ];
+        assert_eq!(Class::most_severe(all), Some(Class::Correctness));
+        assert_eq!(
+            Class::most_severe([Class::Crash, Class::Nondeterminism]),
+            Some(Class::Nondeterminism)
+        );
+        let mut codes: Vec<u8> = all.iter().map(|c| c.exit_code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), 4, "distinct exit codes");
+        assert!(codes.iter().all(|&c| c != 0 && c != 1 && c != 2));
+    }
+
+    #[test]
+    fn fencing_fails_only_when_another_generation_is_accepted() {
+        let input = WorkerInput::Command(ToWorker {
+            generation: Generation(2),
+            command: Command::Stop {
+                mode: StopJobMode::Immediate,
+            },
+        });
+        let refused = Err(WorkerRejected::WrongGeneration {
+            got: Generation(2),
+            current: Generation(1),
+        });
+        assert_eq!(fencing(Generation(1), &input, &refused, Time(5)), Ok(()));
+        assert_eq!(fencing(Generation(2), &input, &Ok(()), Time(5)), Ok(()));
+        let failure = fencing(Generation(1), &input, &Ok(()), Time(5)).unwrap_err();
+        assert_eq!(failure.property, Property::StaleGenerationInert);
+        assert_eq!(failure.class, Class::Correctness);
+        let local = WorkerInput::SnapshotDone {
+            task: quiesce_core::TaskId {
+                operator: quiesce_core::OperatorId(0),
+                subtask: 0,
+            },
+            epoch: Epoch(1),
+        };
+        assert_eq!(fencing(Generation(1), &local, &Ok(()), Time(5)), Ok(()));
+    }
+
+    #[test]
+    fn the_stop_clock_fails_past_the_bound_only() {
+        let mut clock = StopClock::default();
+        assert_eq!(
+            clock.check(Time(1_000_000), false, 10),
+            Ok(()),
+            "no stop yet"
+        );
+        clock.stop(Time(100));
+        clock.stop(Time(500));
+        assert_eq!(
+            clock.deadline(1_000),
+            Some(Time(1_100)),
+            "the first stop counts"
+        );
+        assert_eq!(clock.check(Time(1_100), false, 1_000), Ok(()));
+        assert_eq!(clock.check(Time(5_000), true, 1_000), Ok(()));
+        let failure = clock.check(Time(1_101), false, 1_000).unwrap_err();
+        assert_eq!(failure.property, Property::StopTerminatesWithinBound);
+        assert_eq!(failure.class, Class::Liveness);
+    }
+}

@@ -1,0 +1,252 @@
+//! Sweeps: seeds run one after the other, each in a fresh runtime on a fresh thread, with a
+//! line per failure and a summary; the exit code tells the most severe class of failure.
+//!
+//! Exit codes: 0 every seed passed; 2 the command line was wrong, or the binary cannot
+//! simulate (built without `--cfg madsim`); 3 a crash (a panic, or the step budget ran out);
+//! 4 a liveness failure; 5 a correctness failure (a safety invariant or a data guarantee);
+//! 6 nondeterminism. With several classes, the most severe decides: 5 > 4 > 6 > 3.
+
+use crate::oracle::{Class, Failure};
+use crate::planted::Planted;
+use quiesce_core::State;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// What a sweep runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sweep {
+    /// The first seed.
+    pub start_seed: u64,
+    /// How many seeds.
+    pub seeds: u64,
+    /// A known bug to switch on.
+    pub planted: Option<Planted>,
+    /// Whether the opt-in fault kinds are drawn.
+    pub opt_in_faults: bool,
+    /// Stop at the first failure.
+    pub fail_fast: bool,
+}
+
+impl Sweep {
+    /// The command that runs `seed` alone, as this sweep ran it.
+    pub fn reproduce(&self, seed: u64) -> String {
+        let mut cmd = format!("sim/quiesce-sim run --seeds 1 --start-seed {seed}");
+        if let Some(p) = self.planted {
+            cmd.push_str(&format!(" --mutant {}", p.cli_name()));
+        }
+        if self.opt_in_faults {
+            cmd.push_str(" --opt-in-faults");
+        }
+        cmd
+    }
+}
+
+/// How one seed went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// The controller's terminal state, or the failure.
+    pub outcome: Result<State, Failure>,
+    /// Simulated time, in ms.
+    pub simulated_ms: u64,
+    /// Core steps.
+    pub steps: u64,
+}
+
+/// What a sweep found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Seeds that passed.
+    pub passed: u64,
+    /// Failed seeds per class.
+    pub failed: BTreeMap<Class, u64>,
+    /// Passed seeds per terminal state.
+    pub ended: BTreeMap<String, u64>,
+    /// Simulated time over all seeds, in ms.
+    pub simulated_ms: u64,
+    /// Core steps over all seeds.
+    pub steps: u64,
+    /// Wall-clock time of the sweep.
+    pub wall: Duration,
+}
+
+impl Summary {
+    /// Counts one seed.
+    pub fn add(&mut self, r: &SeedResult) {
+        self.seeds += 1;
+        self.simulated_ms += r.simulated_ms;
+        self.steps += r.steps;
+        match &r.outcome {
+            Ok(state) => {
+                self.passed += 1;
+                *self.ended.entry(format!("{state:?}")).or_default() += 1;
+            }
+            Err(f) => *self.failed.entry(f.class).or_default() += 1,
+        }
+    }
+
+    /// The sweep's exit code: 0, or the code of the most severe class that failed.
+    pub fn exit_code(&self) -> u8 {
+        Class::most_severe(self.failed.keys().copied()).map_or(0, Class::exit_code)
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failed: u64 = self.failed.values().sum();
+        write!(
+            f,
+            "{} seeds: {} passed, {failed} failed",
+            self.seeds, self.passed
+        )?;
+        if failed > 0 {
+            let classes: Vec<String> = self
+                .failed
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            write!(f, " ({})", classes.join(", "))?;
+        }
+        let wall_s = self.wall.as_secs_f64().max(1e-9);
+        let sim_s = self.simulated_ms as f64 / 1_000.0;
+        write!(
+            f,
+            " | {sim_s:.0} sim-s in {wall_s:.2} s = {:.0}x | {:.1} seeds/s | {:.2} M core steps/s",
+            sim_s / wall_s,
+            self.seeds as f64 / wall_s,
+            self.steps as f64 / wall_s / 1e6
+        )?;
+        let ended: Vec<String> = self.ended.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        if !ended.is_empty() {
+            write!(f, "\nended: {}", ended.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one seed on a fresh thread (so that nothing of one runtime's thread-local state leaks
+/// into the next), turning a panic into a crash failure.
+#[cfg(madsim)]
+pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
+    use crate::scenario::{Options, Scenario};
+    use crate::world::{self, Verdict};
+    use quiesce_core::{Property, Time};
+    let options = Options {
+        opt_in_faults: sweep.opt_in_faults,
+    };
+    let scenario = Scenario::generate(seed, options);
+    let planted = sweep.planted;
+    let joined = std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || world::run(&scenario, planted))
+        .map_err(|e| e.to_string())
+        .and_then(|h| h.join().map_err(|p| panic_text(p.as_ref())));
+    match joined {
+        Ok(report) => SeedResult {
+            seed,
+            outcome: match report.verdict {
+                Verdict::Passed(state) => Ok(state),
+                Verdict::Failed(f) => Err(f),
+            },
+            simulated_ms: report.simulated_ms,
+            steps: report.steps,
+        },
+        Err(text) => SeedResult {
+            seed,
+            outcome: Err(Failure::new(
+                Class::Crash,
+                Property::NoPanic,
+                Time(0),
+                format!("panic: {text}"),
+            )),
+            simulated_ms: 0,
+            steps: 0,
+        },
+    }
+}
+
+#[cfg(madsim)]
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Runs every seed of `sweep`, handing each result to `each` as it comes.
+#[cfg(madsim)]
+pub fn run(sweep: &Sweep, mut each: impl FnMut(&SeedResult)) -> Summary {
+    let started = std::time::Instant::now();
+    let mut summary = Summary::default();
+    for seed in sweep.start_seed..sweep.start_seed.saturating_add(sweep.seeds) {
+        let result = run_seed(sweep, seed);
+        summary.add(&result);
+        each(&result);
+        if sweep.fail_fast && result.outcome.is_err() {
+            break;
+        }
+    }
+    summary.wall = started.elapsed();
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiesce_core::{Property, Time};
+
+    fn result(seed: u64, outcome: Result<State, Failure>) -> SeedResult {
+        SeedResult {
+            seed,
+            outcome,
+            simulated_ms: 60_000,
+            steps: 1_000,
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_and_picks_the_most_severe_exit_code() {
+        let mut s = Summary::default();
+        s.add(&result(0, Ok(State::Stopped)));
+        assert_eq!(s.exit_code(), 0);
+        let crash = Failure::new(Class::Crash, Property::NoPanic, Time(0), "boom");
+        s.add(&result(1, Err(crash)));
+        assert_eq!(s.exit_code(), 3);
+        let late = Failure::new(
+            Class::Liveness,
+            Property::StopTerminatesWithinBound,
+            Time(9),
+            "late",
+        );
+        s.add(&result(2, Err(late)));
+        assert_eq!(s.exit_code(), 4);
+        assert_eq!((s.seeds, s.passed, s.steps), (3, 1, 3_000));
+        let text = s.to_string();
+        assert!(
+            text.starts_with("3 seeds: 1 passed, 2 failed (crash 1, liveness 1)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_reproducing_command_names_the_seed_and_the_options() {
+        let sweep = Sweep {
+            start_seed: 0,
+            seeds: 100,
+            planted: None,
+            opt_in_faults: true,
+            fail_fast: false,
+        };
+        assert_eq!(
+            sweep.reproduce(42),
+            "sim/quiesce-sim run --seeds 1 --start-seed 42 --opt-in-faults"
+        );
+    }
+}

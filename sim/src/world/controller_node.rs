@@ -1,0 +1,273 @@
+//! The controller's node: the core's controller, driven by the run-loop contract, with the
+//! parts of its environment a deployment co-locates with it — the scheduler, the metadata
+//! store, cleanup — and the user, who asks for stops and checkpoints as the scenario plans.
+
+use super::scheduler;
+use super::shared::{ToController, World};
+use super::wait::{wait, Timed};
+use crate::env::{End, Inbox, Kill};
+use crate::oracle::{self, StopClock};
+use crate::planted::Planted;
+use crate::scenario::{Scenario, StopAt};
+use quiesce_core::controller::Controller;
+use quiesce_core::{
+    ControllerSetup, Event, Input, Output, Reason, RequestId, State, Time, WorkerInput,
+};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Something the controller's environment owes it, at a time.
+#[derive(Debug)]
+pub enum Local {
+    /// An input for the controller (an effect's outcome, a user's request).
+    Input(Input),
+    /// The scheduler starts a generation's workers.
+    Start {
+        generation: quiesce_core::Generation,
+        restore: Option<quiesce_core::Epoch>,
+    },
+    /// The scheduler has killed a generation's workers and confirms it.
+    Killed(quiesce_core::Generation),
+    /// Metadata of a checkpoint is stored (or failed to be).
+    Persisted {
+        epoch: quiesce_core::Epoch,
+        generation: quiesce_core::Generation,
+        ok: bool,
+    },
+    /// Old checkpoints are deleted.
+    Cleaned(quiesce_core::Epoch),
+}
+
+/// Builds the controller of `scenario`, with the known bug `planted` if it is a controller's.
+pub fn setup(scenario: &Scenario, planted: Option<Planted>) -> ControllerSetup {
+    let setup = ControllerSetup::new(scenario.job.clone(), scenario.config, Time(0));
+    match planted {
+        #[cfg(feature = "mutants")]
+        Some(Planted::Controller(m)) => setup.with_mutant(m),
+        _ => setup,
+    }
+}
+
+/// Runs the controller until it ends or the run is over.
+pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
+    let (scenario, planted) = {
+        let s = world.lock();
+        (s.scenario.clone(), s.planted)
+    };
+    let mut c = match Controller::new(setup(&scenario, planted)) {
+        Ok(c) => c,
+        Err(e) => {
+            let at = world.now();
+            world.fail(oracle::Failure::new(
+                oracle::Class::Crash,
+                quiesce_core::Property::NoPanic,
+                at,
+                format!("the scenario's setup was refused: {e}"),
+            ));
+            return;
+        }
+    };
+    let mut inbox: Inbox<Input> = Inbox::default();
+    let mut local: Timed<Local> = Timed::default();
+    plan_user(&scenario, &mut local);
+    let mut stops = StopClock::default();
+    let mut recovered_once = false;
+    let bound_ms = scenario.config.stop_bound_ms();
+    loop {
+        let now = world.now();
+        carry_out(
+            &world,
+            &mut c,
+            &scenario,
+            &mut local,
+            &mut stops,
+            &mut recovered_once,
+        );
+        if let Some((state, at)) = terminal(&c, now) {
+            world.lock().ended = Some((state, at));
+            return;
+        }
+        if let Err(f) = stops.check(now, false, bound_ms) {
+            world.fail(f);
+        }
+        if world.over() {
+            return;
+        }
+        let input = {
+            let s = world.lock();
+            inbox.pop_due(now, &s.links).map(|(_, input)| input)
+        };
+        if let Some(input) = input {
+            handle(&world, &mut c, now, input, &mut stops);
+            continue;
+        }
+        if let Some(event) = local.pop_due(now) {
+            if let Some(input) = scheduler::carry_out(&world, &scenario, now, event) {
+                handle(&world, &mut c, now, input, &mut stops);
+            }
+            continue;
+        }
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            let before = c.status();
+            c.handle_timeout(now);
+            world.step(now, "controller timeout");
+            if let Err(f) = oracle::controller_step(&before, None, &c, now) {
+                world.fail(f);
+            }
+            continue;
+        }
+        let deadline = [
+            inbox.next_at(),
+            local.next_at(),
+            c.poll_timeout(),
+            // Wake just past the stop bound, to see whether it was kept.
+            stops.deadline(bound_ms).map(|t| t.plus_ms(1)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match wait(&world, deadline, &mut rx).await {
+            Some(ToController::Linked(stamp, input)) => inbox.push(stamp, input),
+            Some(ToController::At(at, input)) => local.push(at, Local::Input(input)),
+            None => {}
+        }
+    }
+}
+
+/// The controller's state and when it was reached, once terminal.
+fn terminal(c: &Controller, now: Time) -> Option<(State, Time)> {
+    let state = c.state();
+    state.is_terminal().then_some((state, now))
+}
+
+/// The user's requests that come at a fixed time: stops, on-demand checkpoints, and the
+/// closing stop once the environment has healed.
+fn plan_user(scenario: &Scenario, local: &mut Timed<Local>) {
+    for r in &scenario.stops.requests {
+        if let StopAt::Time { at_ms } = r.at {
+            local.push(Time(at_ms), Local::Input(Input::Stop(r.mode)));
+        }
+    }
+    for (n, &at_ms) in scenario.stops.checkpoints.iter().enumerate() {
+        let request = RequestId(n as u64 + 1);
+        local.push(
+            Time(at_ms),
+            Local::Input(Input::TriggerCheckpoint { request }),
+        );
+    }
+    let closing = Input::Stop(scenario.stops.closing);
+    local.push(Time(scenario.closing_stop_ms()), Local::Input(closing));
+}
+
+/// One input to the controller, with the invariants checked after it.
+fn handle(world: &World, c: &mut Controller, now: Time, input: Input, stops: &mut StopClock) {
+    let before = c.status();
+    let result = c.handle(now, input.clone());
+    world.step(now, (&input, &result));
+    if let Err(f) = oracle::controller_step(&before, Some((&input, &result)), c, now) {
+        world.fail(f);
+    }
+    if matches!(input, Input::Stop(_)) && result.is_ok() {
+        stops.stop(now);
+    }
+}
+
+/// Carries out every output of the controller, in order.
+fn carry_out(
+    world: &World,
+    c: &mut Controller,
+    scenario: &Arc<Scenario>,
+    local: &mut Timed<Local>,
+    stops: &mut StopClock,
+    recovered_once: &mut bool,
+) {
+    while let Some(out) = c.poll_output() {
+        let now = world.now();
+        match out {
+            Output::StartWorkers {
+                generation,
+                restore,
+            } => {
+                let outcome = {
+                    let mut s = world.lock();
+                    s.effects.start(scenario, now.0)
+                };
+                if outcome.ok {
+                    local.push(
+                        now.plus_ms(outcome.after_ms),
+                        Local::Start {
+                            generation,
+                            restore,
+                        },
+                    );
+                } else {
+                    let reason = "the scheduler could not start the workers".to_string();
+                    let input = Input::SchedulerFailed { generation, reason };
+                    local.push(now.plus_ms(outcome.after_ms), Local::Input(input));
+                }
+            }
+            Output::StopWorkers { generation } => {
+                let kill = {
+                    let mut s = world.lock();
+                    s.effects.kill(scenario, now.0)
+                };
+                // A kill that is never confirmed leaves the workers running: zombies.
+                if let Kill::ConfirmedAfter(ms) = kill {
+                    local.push(now.plus_ms(ms), Local::Killed(generation));
+                }
+            }
+            Output::Send { worker, message } => {
+                let input = WorkerInput::Command(message);
+                world.to_worker(now, End::Controller, worker, input);
+            }
+            Output::PersistMetadata { epoch, generation } => {
+                let outcome = {
+                    let mut s = world.lock();
+                    s.effects.persist(scenario, now.0)
+                };
+                local.push(
+                    now.plus_ms(outcome.after_ms),
+                    Local::Persisted {
+                        epoch,
+                        generation,
+                        ok: outcome.ok,
+                    },
+                );
+            }
+            Output::Cleanup { before } => {
+                let after = world.lock().effects.cleanup(scenario, now.0);
+                local.push(now.plus_ms(after), Local::Cleaned(before));
+            }
+            Output::ReleaseWorkers { .. } => {}
+            Output::Event(event) => {
+                observe(scenario, now, &event, local, stops, recovered_once);
+            }
+        }
+    }
+}
+
+/// What the user and the oracles learn from the controller's events.
+fn observe(
+    scenario: &Scenario,
+    now: Time,
+    event: &Event,
+    local: &mut Timed<Local>,
+    stops: &mut StopClock,
+    recovered_once: &mut bool,
+) {
+    let Event::Transition { to, reason, .. } = event else {
+        return;
+    };
+    // The time to live ends the job like a stop request, with the same bound.
+    if *reason == Reason::TtlExpired {
+        stops.stop(now);
+    }
+    if *to == State::Recovering && !*recovered_once {
+        *recovered_once = true;
+        for r in &scenario.stops.requests {
+            if let StopAt::Recovering { after_ms } = r.at {
+                local.push(now.plus_ms(after_ms), Local::Input(Input::Stop(r.mode)));
+            }
+        }
+    }
+}

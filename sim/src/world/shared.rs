@@ -1,0 +1,228 @@
+//! What every node of the world can reach: the environment (links, stores, effects), the
+//! registry of worker incarnations, the messages in flight between nodes, and the run's first
+//! failure.
+//!
+//! The world runs on one thread, so the lock is never contended; it is never held across an
+//! await.
+
+use crate::env::{
+    CheckpointStore, Effects, End, Inbox, LinkId, Links, MetadataStore, Partitions, SinkLedger,
+    Stamp,
+};
+use crate::oracle::{Class, Failure};
+use crate::planted::Planted;
+use crate::scenario::{FaultKind, Scenario};
+use madsim::task::NodeId;
+use madsim::time::{Duration, Instant};
+use quiesce_core::worker::WorkerInput;
+use quiesce_core::{Generation, Input, Property, State, Time, WorkerId};
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What reaches the controller's node.
+#[derive(Debug)]
+pub enum ToController {
+    /// A worker's message, over a link.
+    Linked(Stamp, Input),
+    /// A notice of the environment (the scheduler saw a worker exit), due at a time.
+    At(Time, Input),
+}
+
+/// What reaches a worker's node directly (messages over links wait in its slot's inbox).
+#[derive(Debug)]
+pub enum ToWorker {
+    /// A message for the slot is on its way: look at the slot's inbox.
+    Wake,
+    /// Something of the worker's own process (its task's code failed).
+    Local(WorkerInput),
+}
+
+/// One incarnation of a worker slot: a generation's worker on its own node.
+#[derive(Debug)]
+pub struct Incarnation {
+    /// The slot.
+    pub worker: WorkerId,
+    /// The generation.
+    pub generation: Generation,
+    /// Its node.
+    pub node: NodeId,
+    /// Its inbox.
+    pub tx: UnboundedSender<ToWorker>,
+    /// Whether its process is still alive (not killed, not crashed, not exited).
+    pub alive: bool,
+}
+
+/// The state every node shares.
+pub struct Shared {
+    /// The scenario being run.
+    pub scenario: Arc<Scenario>,
+    /// A known bug switched on, if any.
+    pub planted: Option<Planted>,
+    /// When the run started: simulated time 0.
+    pub t0: Instant,
+    /// The links and their delays.
+    pub links: Links,
+    /// The seeded outcomes of effects.
+    pub effects: Effects,
+    /// Task snapshots.
+    pub checkpoints: CheckpointStore,
+    /// Completed checkpoints.
+    pub metadata: MetadataStore,
+    /// What the sinks made visible.
+    pub ledger: SinkLedger,
+    /// Where partitions ended.
+    pub partitions: Partitions,
+    /// Every worker incarnation ever started, in order.
+    pub incarnations: Vec<Incarnation>,
+    /// The generations the scheduler has killed (it starts none of them again).
+    pub killed: BTreeSet<Generation>,
+    /// The controller's inbox.
+    pub controller: UnboundedSender<ToController>,
+    /// Per worker slot, the messages in flight to it. They belong to the network, not to a
+    /// process: what is still in flight when an incarnation dies reaches the next one, which
+    /// must refuse what another generation sent (fencing).
+    pub worker_inboxes: Vec<Inbox<WorkerInput>>,
+    /// Per worker slot, until when its heartbeats are lost.
+    pub heartbeats_lost_until: Vec<Time>,
+    /// The run's first failure: it ends the run.
+    pub failure: Option<Failure>,
+    /// The controller's terminal state, and when it got there.
+    pub ended: Option<(State, Time)>,
+    /// Core steps so far (controller and workers).
+    pub steps: u64,
+    /// A running hash of every core step (which machine, its time, input and outcome).
+    pub hash: u64,
+}
+
+/// Core steps a run may take at most: catches livelocks in which simulated time stands still.
+pub const STEP_BUDGET: u64 = 5_000_000;
+
+/// A handle on the shared state.
+#[derive(Clone)]
+pub struct World(Arc<Mutex<Shared>>);
+
+impl World {
+    /// Wraps the shared state.
+    pub fn new(shared: Shared) -> World {
+        World(Arc::new(Mutex::new(shared)))
+    }
+
+    /// The shared state, locked.
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        // One thread runs the whole world: a poisoned lock means a panic already ends the run.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Simulated time now, in ms since the start.
+    pub fn now(&self) -> Time {
+        let t0 = self.lock().t0;
+        Time(Instant::now().saturating_duration_since(t0).as_millis() as u64)
+    }
+
+    /// The instant of simulated time `t`.
+    pub fn instant(&self, t: Time) -> Instant {
+        self.lock().t0 + Duration::from_millis(t.0)
+    }
+
+    /// Whether the run is over (a failure, or the controller ended).
+    pub fn over(&self) -> bool {
+        let s = self.lock();
+        s.failure.is_some() || s.ended.is_some()
+    }
+
+    /// Records a failure; the first one counts.
+    pub fn fail(&self, failure: Failure) {
+        let mut s = self.lock();
+        if s.failure.is_none() {
+            s.failure = Some(failure);
+        }
+    }
+
+    /// Counts a core step and chains it into the running hash; past the budget the run fails.
+    pub fn step(&self, now: Time, step: impl Hash) {
+        let mut s = self.lock();
+        s.steps += 1;
+        // SipHash with fixed keys: the same in every run of the process.
+        let mut h = DefaultHasher::new();
+        (s.hash, now, step).hash(&mut h);
+        s.hash = h.finish();
+        if s.steps > STEP_BUDGET && s.failure.is_none() {
+            s.failure = Some(Failure::new(
+                Class::Crash,
+                Property::NoPanic,
+                now,
+                format!("more than {STEP_BUDGET} core steps: a livelock"),
+            ));
+        }
+    }
+
+    /// Sends a worker's message to the controller over the worker's link.
+    pub fn to_controller(&self, now: Time, from: WorkerId, input: Input) {
+        let mut s = self.lock();
+        let link = LinkId {
+            from: End::Worker(from),
+            to: End::Controller,
+        };
+        let extra = link_extra_ms(&s.scenario, now);
+        let stamp = s.links.send(now, link, extra);
+        // A controller that ended no longer listens.
+        let _ = s.controller.send(ToController::Linked(stamp, input));
+    }
+
+    /// Sends `input` from `from` to worker slot `to`, if an incarnation of it is alive.
+    pub fn to_worker(&self, now: Time, from: End, to: WorkerId, input: WorkerInput) {
+        let mut s = self.lock();
+        let Some(i) = s.current(to) else { return };
+        let link = LinkId {
+            from,
+            to: End::Worker(to),
+        };
+        let extra = link_extra_ms(&s.scenario, now);
+        let stamp = s.links.send(now, link, extra);
+        let Some(inbox) = s.worker_inboxes.get_mut(to.0 as usize) else {
+            return;
+        };
+        inbox.push(stamp, input);
+        // A node that died meanwhile no longer listens; the message waits for the next one.
+        let _ = s.incarnations[i].tx.send(ToWorker::Wake);
+    }
+
+    /// The next message for slot `w` due by `now`, and when the one after it is due.
+    pub fn worker_message(&self, w: WorkerId, now: Time) -> Option<WorkerInput> {
+        let mut s = self.lock();
+        let Shared {
+            worker_inboxes,
+            links,
+            ..
+        } = &mut *s;
+        let inbox = worker_inboxes.get_mut(w.0 as usize)?;
+        inbox.pop_due(now, links).map(|(_, input)| input)
+    }
+
+    /// When the next message for slot `w` is due.
+    pub fn worker_message_at(&self, w: WorkerId) -> Option<Time> {
+        self.lock()
+            .worker_inboxes
+            .get(w.0 as usize)
+            .and_then(Inbox::next_at)
+    }
+}
+
+impl Shared {
+    /// The index of worker slot `w`'s latest incarnation, if it is alive.
+    pub fn current(&self, w: WorkerId) -> Option<usize> {
+        self.incarnations
+            .iter()
+            .rposition(|i| i.worker == w)
+            .filter(|&i| self.incarnations[i].alive)
+    }
+}
+
+/// The extra delay of messages at `now`: up to the link-delay fault's rate while it is on.
+fn link_extra_ms(scenario: &Scenario, now: Time) -> u64 {
+    scenario
+        .rate_at(FaultKind::LinkDelay, now.0)
+        .map_or(0, u64::from)
+}

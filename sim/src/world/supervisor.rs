@@ -1,0 +1,164 @@
+//! The supervisor: carries out the fault plan during the chaos phase, heals the environment
+//! when it ends (but for the faults the seed made permanent), and waits for the run to end.
+
+use super::shared::{ToWorker, World};
+use super::wait::Timed;
+use super::worker_node;
+use crate::env::LinkId;
+use crate::oracle::{Class, Failure};
+use crate::scenario::{Fault, Scenario};
+use madsim::runtime::Handle;
+use madsim::task::JoinHandle;
+use madsim::task::NodeId;
+use quiesce_core::worker::WorkerInput;
+use quiesce_core::{Property, Time};
+
+/// Slack past the closing stop's bound before the supervisor gives up on the run.
+const SLACK_MS: u64 = 10_000;
+
+/// What the supervisor does at a time.
+#[derive(Debug)]
+enum Act {
+    /// A planned fault strikes.
+    Strike(Fault),
+    /// A hung node runs again.
+    Resume(NodeId),
+    /// The chaos phase ends: everything but permanent faults heals.
+    Heal,
+}
+
+/// The run's last deadline: the closing stop plus its bound, and some slack.
+fn last_deadline(scenario: &Scenario) -> Time {
+    Time(scenario.closing_stop_ms())
+        .plus_ms(scenario.config.stop_bound_ms())
+        .plus_ms(SLACK_MS)
+}
+
+/// The failure of a run that reached its last deadline without ending.
+pub fn unended(scenario: &Scenario, now: Time) -> Failure {
+    Failure::new(
+        Class::Liveness,
+        Property::StopTerminates,
+        now,
+        format!(
+            "not terminal by {}, the closing stop's bound",
+            crate::scenario::seconds(last_deadline(scenario).0)
+        ),
+    )
+}
+
+/// Runs the nemesis until the controller's task ends or the last deadline passes.
+pub async fn run(world: &World, scenario: &Scenario, mut controller: JoinHandle<()>) {
+    let mut acts: Timed<Act> = Timed::default();
+    for p in &scenario.plan.faults {
+        acts.push(Time(p.at_ms), Act::Strike(p.fault));
+    }
+    acts.push(Time(scenario.phases.chaos_ms), Act::Heal);
+    let mut hung: Vec<NodeId> = Vec::new();
+    let end = last_deadline(scenario);
+    loop {
+        let now = world.now();
+        if now > end {
+            return;
+        }
+        if let Some(act) = acts.pop_due(now) {
+            match act {
+                Act::Strike(fault) => strike(world, scenario, now, fault, &mut acts, &mut hung),
+                Act::Resume(node) => resume(&mut hung, node),
+                Act::Heal => {
+                    for node in std::mem::take(&mut hung) {
+                        Handle::current().resume(node);
+                    }
+                    world.lock().links.unclog_all();
+                }
+            }
+            continue;
+        }
+        let next = acts.next_at().map_or(end, |t| t.min(end)).plus_ms(0);
+        let until = world.instant(next.max(now.plus_ms(1)));
+        tokio::select! {
+            biased;
+            _ = &mut controller => return,
+            _ = madsim::time::sleep_until(until) => {}
+        }
+    }
+}
+
+fn resume(hung: &mut Vec<NodeId>, node: NodeId) {
+    if let Some(i) = hung.iter().position(|&n| n == node) {
+        hung.remove(i);
+        Handle::current().resume(node);
+    }
+}
+
+/// A planned fault strikes the current incarnation of its worker slot.
+fn strike(
+    world: &World,
+    scenario: &Scenario,
+    now: Time,
+    fault: Fault,
+    acts: &mut Timed<Act>,
+    hung: &mut Vec<NodeId>,
+) {
+    let chaos_end = Time(scenario.phases.chaos_ms);
+    match fault {
+        Fault::Hang { worker, for_ms } => {
+            let node = {
+                let s = world.lock();
+                s.current(worker).map(|i| s.incarnations[i].node)
+            };
+            if let Some(node) = node.filter(|n| !hung.contains(n)) {
+                Handle::current().pause(node);
+                hung.push(node);
+                acts.push(now.plus_ms(for_ms).min(chaos_end), Act::Resume(node));
+            }
+        }
+        Fault::Crash { worker } => {
+            let found = {
+                let s = world.lock();
+                s.current(worker)
+                    .map(|i| (s.incarnations[i].node, s.incarnations[i].generation))
+            };
+            if let Some((node, generation)) = found {
+                Handle::current().kill(node);
+                hung.retain(|&n| n != node);
+                worker_node::die(world, worker, generation);
+            }
+        }
+        Fault::TaskFails { task } => {
+            let Some(worker) = scenario.job.worker_of(task) else {
+                return;
+            };
+            let s = world.lock();
+            if let Some(i) = s.current(worker) {
+                let reason = "the task's code failed".to_string();
+                let input = WorkerInput::TaskError { task, reason };
+                // A node that died meanwhile has no task left to fail.
+                let _ = s.incarnations[i].tx.send(ToWorker::Local(input));
+            }
+        }
+        Fault::Clog { worker, for_ms } => {
+            let until = now.plus_ms(for_ms).min(chaos_end);
+            let mut s = world.lock();
+            for link in LinkId::control(worker) {
+                s.links.clog(link, until);
+            }
+        }
+        Fault::Reset { worker } => {
+            let mut s = world.lock();
+            for link in LinkId::control(worker) {
+                s.links.reset(link);
+            }
+        }
+        Fault::HeartbeatLoss { worker, for_ms } => {
+            let until = now.plus_ms(for_ms).min(chaos_end);
+            if let Some(slot) = world
+                .lock()
+                .heartbeats_lost_until
+                .get_mut(worker.0 as usize)
+            {
+                *slot = (*slot).max(until);
+            }
+        }
+    }
+}
