@@ -3,11 +3,16 @@
 //!
 //! The checks themselves are pure functions of what the world saw, so that they can be tested
 //! without running a world: the controller's invariants after each step ([`controller_step`]),
-//! fencing at a worker's shell ([`fencing`]), the stop bound ([`StopClock`]).
+//! fencing at a worker's shell ([`fencing`]), the stop bound ([`StopClock`]), and what the
+//! sinks must hold when the controller ends ([`end_of_run`]).
 
+use crate::env::{CheckpointStore, Partitions, SinkLedger};
 use quiesce_core::controller::{invariants, Controller};
-use quiesce_core::worker::{WorkerInput, WorkerRejected};
-use quiesce_core::{Generation, Input, Property, Rejected, Status, Time};
+use quiesce_core::worker::{Partition, Record, TaskSnapshot, WorkerInput, WorkerRejected};
+use quiesce_core::{
+    Generation, Input, Job, OperatorId, OperatorKind, Property, Rejected, RestorePoint, State,
+    Status, TaskId, Time,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -185,10 +190,96 @@ impl StopClock {
     }
 }
 
+/// What the sinks must hold when the controller ends, given where it ended.
+///
+/// - If its last completed checkpoint is fully committed (`restore.committed`), every
+///   two-phase-commit sink holds every record below that checkpoint's source offsets.
+/// - If it ended Finished, every such sink holds every record up to each partition's end.
+///
+/// Records committed twice are caught earlier, as they happen ([`SinkLedger::commit`]).
+pub fn end_of_run(
+    job: &Job,
+    state: State,
+    restore: Option<RestorePoint>,
+    checkpoints: &CheckpointStore,
+    partitions: &Partitions,
+    ledger: &SinkLedger,
+    at: Time,
+) -> Result<(), Failure> {
+    let sources: Vec<TaskId> = job
+        .tasks()
+        .filter(|t| {
+            job.operator(t.operator)
+                .is_some_and(|o| o.kind == OperatorKind::Source)
+        })
+        .collect();
+    let missing =
+        |detail: String| Failure::new(Class::Correctness, Property::ExactlyOnce, at, detail);
+    if let Some(r) = restore.filter(|r| r.committed) {
+        for &task in &sources {
+            let next = match checkpoints.get(r.epoch, task) {
+                Some(TaskSnapshot::Source { next_offset }) => *next_offset,
+                _ => {
+                    return Err(missing(format!(
+                        "checkpoint {} (committed) has no source snapshot of {task}",
+                        r.epoch
+                    )))
+                }
+            };
+            sinks_hold(job, ledger, task, next)
+                .map_err(|d| missing(format!("{d}, below checkpoint {} (committed)", r.epoch)))?;
+        }
+    }
+    if state == State::Finished {
+        for &task in &sources {
+            let Some(end) = partitions.end_of(task) else {
+                return Err(missing(format!(
+                    "Finished, but {task}'s partition never ended"
+                )));
+            };
+            sinks_hold(job, ledger, task, end)
+                .map_err(|d| missing(format!("{d}, though the job Finished")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether every two-phase-commit sink holds every record of `source`'s partition below
+/// `next`; if not, which record is missing where.
+fn sinks_hold(job: &Job, ledger: &SinkLedger, source: TaskId, next: u64) -> Result<(), String> {
+    let partition = Partition::of_source(source);
+    for (i, op) in job.operators.iter().enumerate() {
+        if op.kind
+            != (OperatorKind::Sink {
+                two_phase_commit: true,
+            })
+        {
+            continue;
+        }
+        let sink = OperatorId(i as u32);
+        if let Some(offset) = (0..next).find(|&o| {
+            !ledger.has(
+                sink,
+                Record {
+                    partition,
+                    offset: o,
+                },
+            )
+        }) {
+            return Err(format!(
+                "sink {} never committed {partition}@{offset}",
+                op.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use quiesce_core::{Command, Epoch, StopJobMode, ToWorker};
+    use quiesce_core::{Job, OperatorId};
 
     #[test]
     fn the_most_severe_class_decides_the_exit_code() {
@@ -258,5 +349,102 @@ mod tests {
         let failure = clock.check(Time(1_101), false, 1_000).unwrap_err();
         assert_eq!(failure.property, Property::StopTerminatesWithinBound);
         assert_eq!(failure.class, Class::Liveness);
+    }
+
+    fn copy_job() -> Job {
+        Job::builder("copy", 1)
+            .source("src", 1)
+            .sink("out", 1)
+            .edge("src", "out")
+            .build()
+            .expect("a valid job")
+    }
+
+    fn rec(offset: u64) -> Record {
+        Record {
+            partition: Partition {
+                source: OperatorId(0),
+                index: 0,
+            },
+            offset,
+        }
+    }
+
+    const SRC: TaskId = TaskId {
+        operator: OperatorId(0),
+        subtask: 0,
+    };
+    const OUT: TaskId = TaskId {
+        operator: OperatorId(1),
+        subtask: 0,
+    };
+
+    fn point(committed: bool) -> Option<RestorePoint> {
+        Some(RestorePoint {
+            generation: Generation(1),
+            epoch: Epoch(1),
+            committed,
+            last_started: Epoch(1),
+            created_at: Time(0),
+        })
+    }
+
+    #[test]
+    fn the_sinks_must_hold_everything_below_a_committed_checkpoint() {
+        use quiesce_core::worker::TransactionId;
+        let job = copy_job();
+        let mut store = CheckpointStore::default();
+        store.put(Epoch(1), SRC, TaskSnapshot::Source { next_offset: 3 });
+        let mut ledger = SinkLedger::default();
+        let t1 = TransactionId::Epoch(Epoch(1));
+        ledger
+            .commit(OUT, t1, &[rec(0), rec(2)])
+            .expect("distinct records");
+        let parts = Partitions::default();
+        let check = |restore, ledger: &SinkLedger| {
+            end_of_run(
+                &job,
+                State::Stopped,
+                restore,
+                &store,
+                &parts,
+                ledger,
+                Time(9),
+            )
+        };
+        let failure = check(point(true), &ledger).unwrap_err();
+        assert_eq!(failure.property, Property::ExactlyOnce);
+        assert!(failure.detail.contains("op0#p0@1"), "{}", failure.detail);
+        // Not fully committed yet: a later run commits it; nothing to demand now.
+        assert_eq!(check(point(false), &ledger), Ok(()));
+        let t2 = TransactionId::Epoch(Epoch(2));
+        ledger.commit(OUT, t2, &[rec(1)]).expect("distinct records");
+        assert_eq!(check(point(true), &ledger), Ok(()));
+    }
+
+    #[test]
+    fn a_finished_job_delivered_every_record_of_every_partition() {
+        use crate::scenario::Workload;
+        use quiesce_core::worker::TransactionId;
+        let job = copy_job();
+        let store = CheckpointStore::default();
+        let mut parts = Partitions::default();
+        let mut ledger = SinkLedger::default();
+        let check = |parts: &Partitions, ledger: &SinkLedger| {
+            end_of_run(&job, State::Finished, None, &store, parts, ledger, Time(9))
+        };
+        assert!(check(&parts, &ledger).is_err(), "no partition ended");
+        let w = Workload {
+            read_every_ms: 1,
+            batch: 1,
+            end_of_input_ms: Some(0),
+        };
+        parts.read(&w, SRC, 0, 2);
+        assert!(check(&parts, &ledger).is_err(), "nothing committed");
+        let t = TransactionId::Epoch(Epoch(1));
+        ledger
+            .commit(OUT, t, &[rec(0), rec(1)])
+            .expect("distinct records");
+        assert_eq!(check(&parts, &ledger), Ok(()));
     }
 }

@@ -84,6 +84,22 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             &mut recovered_once,
         );
         if let Some((state, at)) = terminal(&c, now) {
+            let checked = {
+                let s = world.lock();
+                let (job, restore) = (&s.scenario.job, c.restore_point());
+                oracle::end_of_run(
+                    job,
+                    state,
+                    restore,
+                    &s.checkpoints,
+                    &s.partitions,
+                    &s.ledger,
+                    at,
+                )
+            };
+            if let Err(f) = checked {
+                world.fail(f);
+            }
             world.lock().ended = Some((state, at));
             return;
         }
