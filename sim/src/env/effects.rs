@@ -24,6 +24,17 @@ pub enum Kill {
     Unconfirmed,
 }
 
+/// What happens to one control message (opt-in faults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// It goes over its link as usual.
+    Deliver,
+    /// It is lost.
+    Lose,
+    /// It is held back this long, and later messages may overtake it.
+    HoldBack(u64),
+}
+
 /// The environment's seeded decisions about effects.
 #[derive(Clone, Debug)]
 pub struct Effects {
@@ -136,6 +147,20 @@ impl Effects {
         (!never).then_some(after)
     }
 
+    /// The fate of a control message sent at `now_ms`: lost (per mille), held back 1 to 200 ms
+    /// (percent), or delivered. Never decided for data: data channels stay FIFO and whole.
+    pub fn control(&mut self, scenario: &Scenario, now_ms: u64) -> Control {
+        if let Some(per_mille) = scenario.rate_at(FaultKind::ControlLoss, now_ms) {
+            if self.stream(FaultKind::ControlLoss).per_mille(per_mille) {
+                return Control::Lose;
+            }
+        }
+        if self.strikes(scenario, FaultKind::ControlReorder, now_ms) {
+            return Control::HoldBack(self.stream(FaultKind::ControlReorder).range(1, 200));
+        }
+        Control::Deliver
+    }
+
     /// Whether a new worker incarnation ignores stop commands.
     pub fn ignores_stop(&mut self, scenario: &Scenario, now_ms: u64) -> bool {
         self.strikes(scenario, FaultKind::IgnoresStop, now_ms)
@@ -165,6 +190,7 @@ mod tests {
             assert!(e.start(&s, now).ok);
             assert!(matches!(e.kill(&s, now), Kill::ConfirmedAfter(ms) if ms <= 20));
             assert!(!e.ignores_stop(&s, now));
+            assert_eq!(e.control(&s, now), Control::Deliver);
         }
     }
 

@@ -115,6 +115,22 @@ impl Links {
     /// Stamps a message sent on `link` at `now`: its delivery time is the base delay plus up to
     /// `extra_ms` of jitter, but never before the link's previous delivery (FIFO).
     pub fn send(&mut self, now: Time, link: LinkId, extra_ms: u64) -> Stamp {
+        self.stamp(now, link, extra_ms, 0)
+    }
+
+    /// Like [`Links::send`], but the message is held back `hold_ms` past its FIFO time, and
+    /// later messages may overtake it: the opt-in reorder fault.
+    pub fn send_held_back(
+        &mut self,
+        now: Time,
+        link: LinkId,
+        extra_ms: u64,
+        hold_ms: u64,
+    ) -> Stamp {
+        self.stamp(now, link, extra_ms, hold_ms)
+    }
+
+    fn stamp(&mut self, now: Time, link: LinkId, extra_ms: u64, hold_ms: u64) -> Stamp {
         let delay = self.stream.range(self.base_ms.0, self.base_ms.1)
             + if extra_ms > 0 {
                 self.stream.range(0, extra_ms)
@@ -123,7 +139,10 @@ impl Links {
             };
         let state = self.links.entry(link).or_default();
         let at = now.plus_ms(delay).max(state.last_at);
-        state.last_at = at;
+        if hold_ms == 0 {
+            state.last_at = at;
+        }
+        let at = at.plus_ms(hold_ms);
         self.seq += 1;
         Stamp {
             link,
@@ -303,5 +322,18 @@ mod tests {
         // A clog of one link does not hold the other.
         let s = links.send(Time(0), other, 0);
         assert_eq!(links.arrive(s.at, &s), Arrival::Deliver);
+    }
+
+    #[test]
+    fn a_held_back_message_is_overtaken_by_later_ones() {
+        let mut links = Links::new(4);
+        let mut inbox = Inbox::default();
+        inbox.push(links.send_held_back(Time(0), UP, 0, 100), 1);
+        inbox.push(links.send(Time(1), UP, 0), 2);
+        let got: Vec<u32> = deliver_all(&mut inbox, &links)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(got, vec![2, 1]);
     }
 }

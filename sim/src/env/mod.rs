@@ -7,7 +7,7 @@ pub mod link;
 pub mod stores;
 pub mod workload;
 
-pub use effects::{Effects, Kill, Outcome};
+pub use effects::{Control, Effects, Kill, Outcome};
 pub use link::{Arrival, End, Inbox, LinkId, Links, Stamp};
 pub use stores::{CheckpointStore, DataViolation, MetadataStore, MissingSnapshot, SinkLedger};
 pub use workload::{Partitions, Read};

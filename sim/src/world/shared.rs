@@ -6,8 +6,8 @@
 //! await.
 
 use crate::env::{
-    CheckpointStore, Effects, End, Inbox, LinkId, Links, MetadataStore, Partitions, SinkLedger,
-    Stamp,
+    CheckpointStore, Control, Effects, End, Inbox, LinkId, Links, MetadataStore, Partitions,
+    SinkLedger, Stamp,
 };
 use crate::oracle::{Class, Failure};
 use crate::planted::Planted;
@@ -165,8 +165,9 @@ impl World {
             from: End::Worker(from),
             to: End::Controller,
         };
-        let extra = link_extra_ms(&s.scenario, now);
-        let stamp = s.links.send(now, link, extra);
+        let Some(stamp) = s.send_control(now, link) else {
+            return;
+        };
         // A controller that ended no longer listens.
         let _ = s.controller.send(ToController::Linked(stamp, input));
     }
@@ -179,8 +180,15 @@ impl World {
             from,
             to: End::Worker(to),
         };
-        let extra = link_extra_ms(&s.scenario, now);
-        let stamp = s.links.send(now, link, extra);
+        let stamp = if matches!(input, WorkerInput::Command(_)) {
+            let Some(stamp) = s.send_control(now, link) else {
+                return;
+            };
+            stamp
+        } else {
+            let extra = link_extra_ms(&s.scenario, now);
+            s.links.send(now, link, extra)
+        };
         let Some(inbox) = s.worker_inboxes.get_mut(to.0 as usize) else {
             return;
         };
@@ -211,6 +219,17 @@ impl World {
 }
 
 impl Shared {
+    /// Stamps a control message on `link`, unless an opt-in fault loses it.
+    fn send_control(&mut self, now: Time, link: LinkId) -> Option<Stamp> {
+        let extra = link_extra_ms(&self.scenario, now);
+        let scenario = self.scenario.clone();
+        match self.effects.control(&scenario, now.0) {
+            Control::Deliver => Some(self.links.send(now, link, extra)),
+            Control::Lose => None,
+            Control::HoldBack(ms) => Some(self.links.send_held_back(now, link, extra, ms)),
+        }
+    }
+
     /// The index of worker slot `w`'s latest incarnation, if it is alive.
     pub fn current(&self, w: WorkerId) -> Option<usize> {
         self.incarnations
