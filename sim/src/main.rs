@@ -58,6 +58,9 @@ enum Command {
         /// Print a line for every seed, passed or not.
         #[arg(long)]
         verbose: bool,
+        /// Run every seed twice and fail (exit 6) if the two runs differ.
+        #[arg(long)]
+        check_determinism: bool,
     },
     /// List the known bugs `--mutant` can switch on, with the property that must catch each.
     Mutants,
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
             opt_in_faults,
             fail_fast,
             verbose,
+            check_determinism,
         } => {
             let planted = match mutant.as_deref().map(|m| (m, Planted::from_name(m))) {
                 None => None,
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
                 planted,
                 opt_in_faults,
                 fail_fast,
+                check_determinism,
             };
             sweep_or_refuse(&sweep, verbose)
         }

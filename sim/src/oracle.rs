@@ -72,13 +72,50 @@ impl fmt::Display for Class {
     }
 }
 
+/// What a failure breaks: a property the core names, or one of the simulator's own checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// A property shared by the spec, the core's invariants and the planted bugs.
+    Property(Property),
+    /// A run is a function of its seed: running it again takes the same steps.
+    Deterministic,
+    /// A run takes at most [`crate::runner::STEP_BUDGET`] core steps.
+    StepBudget,
+    /// The core accepts every setup a scenario draws.
+    SetupAccepted,
+}
+
+impl From<Property> for Check {
+    fn from(p: Property) -> Check {
+        Check::Property(p)
+    }
+}
+
+impl PartialEq<Property> for Check {
+    fn eq(&self, other: &Property) -> bool {
+        *self == Check::Property(*other)
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Check::Property(p) => f.pad(p.name()),
+            Check::Deterministic => f.pad("deterministic"),
+            Check::StepBudget => f.pad("step_budget"),
+            Check::SetupAccepted => f.pad("setup_accepted"),
+        }
+    }
+}
+
 /// A failed check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// What kind of failure.
     pub class: Class,
-    /// The property it breaks.
-    pub property: Property,
+    /// What it breaks.
+    pub property: Check,
     /// What happened, in one line.
     pub detail: String,
     /// When (simulated).
@@ -87,10 +124,15 @@ pub struct Failure {
 
 impl Failure {
     /// A failure of `class` breaking `property` at `at`.
-    pub fn new(class: Class, property: Property, at: Time, detail: impl Into<String>) -> Failure {
+    pub fn new(
+        class: Class,
+        property: impl Into<Check>,
+        at: Time,
+        detail: impl Into<String>,
+    ) -> Failure {
         Failure {
             class,
-            property,
+            property: property.into(),
             detail: detail.into(),
             at,
         }

@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+/// Core steps a run may take at most: catches livelocks in which simulated time stands still.
+pub const STEP_BUDGET: u64 = 5_000_000;
+
 /// What a sweep runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sweep {
@@ -26,6 +29,8 @@ pub struct Sweep {
     pub opt_in_faults: bool,
     /// Stop at the first failure.
     pub fail_fast: bool,
+    /// Run every seed twice and compare the runs' hashes.
+    pub check_determinism: bool,
 }
 
 impl Sweep {
@@ -37,6 +42,9 @@ impl Sweep {
         }
         if self.opt_in_faults {
             cmd.push_str(" --opt-in-faults");
+        }
+        if self.check_determinism {
+            cmd.push_str(" --check-determinism");
         }
         cmd
     }
@@ -53,6 +61,8 @@ pub struct SeedResult {
     pub simulated_ms: u64,
     /// Core steps.
     pub steps: u64,
+    /// The running hash of every core step.
+    pub hash: u64,
 }
 
 /// What a sweep found.
@@ -154,6 +164,7 @@ pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
             },
             simulated_ms: report.simulated_ms,
             steps: report.steps,
+            hash: report.hash,
         },
         Err(text) => SeedResult {
             seed,
@@ -165,7 +176,32 @@ pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
             )),
             simulated_ms: 0,
             steps: 0,
+            hash: 0,
         },
+    }
+}
+
+/// Runs `seed` a second time (on another fresh thread, after whatever ran before) and turns a
+/// run that took other steps into a nondeterminism failure.
+#[cfg(madsim)]
+pub fn recheck(sweep: &Sweep, first: SeedResult) -> SeedResult {
+    use quiesce_core::Time;
+    let again = run_seed(sweep, first.seed);
+    if again.hash == first.hash && again.outcome == first.outcome {
+        return first;
+    }
+    let detail = format!(
+        "two runs differ: hash {:016x} then {:016x}, {} then {} core steps",
+        first.hash, again.hash, first.steps, again.steps
+    );
+    SeedResult {
+        outcome: Err(Failure::new(
+            Class::Nondeterminism,
+            crate::oracle::Check::Deterministic,
+            Time(first.simulated_ms.min(again.simulated_ms)),
+            detail,
+        )),
+        ..first
     }
 }
 
@@ -186,7 +222,10 @@ pub fn run(sweep: &Sweep, mut each: impl FnMut(&SeedResult)) -> Summary {
     let started = std::time::Instant::now();
     let mut summary = Summary::default();
     for seed in sweep.start_seed..sweep.start_seed.saturating_add(sweep.seeds) {
-        let result = run_seed(sweep, seed);
+        let mut result = run_seed(sweep, seed);
+        if sweep.check_determinism {
+            result = recheck(sweep, result);
+        }
         summary.add(&result);
         each(&result);
         if sweep.fail_fast && result.outcome.is_err() {
@@ -208,6 +247,7 @@ mod tests {
             outcome,
             simulated_ms: 60_000,
             steps: 1_000,
+            hash: 7,
         }
     }
 
@@ -243,6 +283,7 @@ mod tests {
             planted: None,
             opt_in_faults: true,
             fail_fast: false,
+            check_determinism: false,
         };
         assert_eq!(
             sweep.reproduce(42),

@@ -60,7 +60,7 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             let at = world.now();
             world.fail(oracle::Failure::new(
                 oracle::Class::Crash,
-                quiesce_core::Property::NoPanic,
+                oracle::Check::SetupAccepted,
                 at,
                 format!("the scenario's setup was refused: {e}"),
             ));

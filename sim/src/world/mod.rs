@@ -16,8 +16,6 @@ mod supervisor;
 mod wait;
 mod worker_node;
 
-pub use shared::STEP_BUDGET;
-
 use crate::env::{CheckpointStore, Effects, Links, MetadataStore, Partitions, SinkLedger};
 use crate::oracle::Failure;
 use crate::planted::Planted;

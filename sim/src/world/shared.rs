@@ -9,13 +9,13 @@ use crate::env::{
     CheckpointStore, Control, Effects, End, Inbox, LinkId, Links, MetadataStore, Partitions,
     SinkLedger, Stamp,
 };
-use crate::oracle::{Class, Failure};
+use crate::oracle::{Check, Class, Failure};
 use crate::planted::Planted;
 use crate::scenario::{FaultKind, Scenario};
 use madsim::task::NodeId;
 use madsim::time::{Duration, Instant};
 use quiesce_core::worker::WorkerInput;
-use quiesce_core::{Generation, Input, Property, State, Time, WorkerId};
+use quiesce_core::{Generation, Input, State, Time, WorkerId};
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -96,8 +96,7 @@ pub struct Shared {
     pub hash: u64,
 }
 
-/// Core steps a run may take at most: catches livelocks in which simulated time stands still.
-pub const STEP_BUDGET: u64 = 5_000_000;
+use crate::runner::STEP_BUDGET;
 
 /// A handle on the shared state.
 #[derive(Clone)]
@@ -151,7 +150,7 @@ impl World {
         if s.steps > STEP_BUDGET && s.failure.is_none() {
             s.failure = Some(Failure::new(
                 Class::Crash,
-                Property::NoPanic,
+                Check::StepBudget,
                 now,
                 format!("more than {STEP_BUDGET} core steps: a livelock"),
             ));
