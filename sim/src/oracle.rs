@@ -3,15 +3,16 @@
 //!
 //! The checks themselves are pure functions of what the world saw, so that they can be tested
 //! without running a world: the controller's invariants after each step ([`controller_step`]),
-//! fencing at a worker's shell ([`fencing`]), the stop bound ([`StopClock`]), and what the
-//! sinks must hold when the controller ends ([`end_of_run`]).
+//! fencing at a worker's shell ([`fencing`]), the stop bound ([`StopClock`]), the recovery
+//! bound ([`RecoveryClock`]), and what the sinks must hold when the controller ends
+//! ([`end_of_run`]).
 
 use crate::env::{CheckpointStore, Partitions, SinkLedger};
 use quiesce_core::controller::{invariants, Controller};
 use quiesce_core::worker::{Partition, Record, TaskSnapshot, WorkerInput, WorkerRejected};
 use quiesce_core::{
-    Generation, Input, Job, OperatorId, OperatorKind, Property, Rejected, RestorePoint, State,
-    Status, TaskId, Time,
+    Config, Generation, Input, Job, OperatorId, OperatorKind, Property, Rejected, RestorePoint,
+    State, Status, TaskId, Time,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -225,6 +226,53 @@ impl StopClock {
                     "stopped at {} and not terminal {} ms later (bound {bound_ms} ms)",
                     crate::scenario::seconds(at.0),
                     now.ms_since(at)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The recovery bound: a job that enters Recovering leaves it within the force bound (the old
+/// generation's kill) plus the longest restart delay, and a generation being scheduled is
+/// running (or given up) within the scheduling timeout. So after a failure the job is Running
+/// again, or terminal, within the restart policy's bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryClock {
+    due: Option<(State, Time)>,
+}
+
+impl RecoveryClock {
+    /// The controller entered `to` at `at`.
+    pub fn enter(&mut self, to: State, at: Time, config: &Config) {
+        let bound_ms = match to {
+            State::Recovering => config
+                .force_bound_ms()
+                .saturating_add(config.restart_strategy.max_delay_ms()),
+            State::Scheduling => config.scheduling_timeout_ms,
+            _ => {
+                self.due = None;
+                return;
+            }
+        };
+        self.due = Some((to, at.plus_ms(bound_ms)));
+    }
+
+    /// When the controller must have left its current recovery state.
+    pub fn deadline(&self) -> Option<Time> {
+        self.due.map(|(_, t)| t)
+    }
+
+    /// Fails if at `now` the controller is still in that state past its deadline.
+    pub fn check(&self, now: Time, state: State) -> Result<(), Failure> {
+        match self.due {
+            Some((waiting, deadline)) if state == waiting && now > deadline => Err(Failure::new(
+                Class::Liveness,
+                Property::RecoveryResolves,
+                now,
+                format!(
+                    "still {state:?} {} ms past its bound",
+                    now.ms_since(deadline)
                 ),
             )),
             _ => Ok(()),
@@ -488,5 +536,26 @@ mod tests {
             .commit(OUT, t, &[rec(0), rec(1)])
             .expect("distinct records");
         assert_eq!(check(&parts, &ledger), Ok(()));
+    }
+
+    #[test]
+    fn the_recovery_clock_bounds_each_state_of_a_recovery() {
+        let config = Config::default();
+        let mut clock = RecoveryClock::default();
+        clock.enter(State::Recovering, Time(1_000), &config);
+        let bound = config.force_bound_ms() + config.restart_strategy.max_delay_ms();
+        let due = Time(1_000 + bound);
+        assert_eq!(clock.deadline(), Some(due));
+        assert_eq!(clock.check(due, State::Recovering), Ok(()));
+        let late = clock.check(due.plus_ms(1), State::Recovering).unwrap_err();
+        assert_eq!(late.property, Property::RecoveryResolves);
+        assert_eq!(late.class, Class::Liveness);
+        clock.enter(State::Scheduling, due, &config);
+        let due = due.plus_ms(config.scheduling_timeout_ms);
+        assert_eq!(clock.deadline(), Some(due));
+        assert!(clock.check(due.plus_ms(1), State::Scheduling).is_err());
+        clock.enter(State::Running, due, &config);
+        assert_eq!(clock.deadline(), None);
+        assert_eq!(clock.check(Time(u64::MAX / 2), State::Running), Ok(()));
     }
 }

@@ -23,7 +23,7 @@ mod simulation {
     use quiesce_sim::world;
 
     /// The seeds every build must pass: a fixed block, plus the seeds that once failed.
-    const PINNED: std::ops::Range<u64> = 0..200;
+    const PINNED: std::ops::Range<u64> = 0..500;
 
     fn sweep(planted: Option<Planted>) -> Sweep {
         Sweep {

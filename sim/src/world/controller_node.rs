@@ -6,7 +6,7 @@ use super::scheduler;
 use super::shared::{ToController, World};
 use super::wait::{wait, Timed};
 use crate::env::{End, Inbox, Kill};
-use crate::oracle::{self, StopClock};
+use crate::oracle::{self, RecoveryClock, StopClock};
 use crate::planted::Planted;
 use crate::scenario::{Scenario, StopAt};
 use quiesce_core::controller::Controller;
@@ -70,19 +70,11 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
     let mut inbox: Inbox<Input> = Inbox::default();
     let mut local: Timed<Local> = Timed::default();
     plan_user(&scenario, &mut local);
-    let mut stops = StopClock::default();
-    let mut recovered_once = false;
+    let mut clocks = Clocks::default();
     let bound_ms = scenario.config.stop_bound_ms();
     loop {
         let now = world.now();
-        carry_out(
-            &world,
-            &mut c,
-            &scenario,
-            &mut local,
-            &mut stops,
-            &mut recovered_once,
-        );
+        carry_out(&world, &mut c, &scenario, &mut local, &mut clocks);
         if let Some((state, at)) = terminal(&c, now) {
             let checked = {
                 let s = world.lock();
@@ -103,7 +95,10 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             world.lock().ended = Some((state, at));
             return;
         }
-        if let Err(f) = stops.check(now, false, bound_ms) {
+        if let Err(f) = clocks.stop.check(now, false, bound_ms) {
+            world.fail(f);
+        }
+        if let Err(f) = clocks.recovery.check(now, c.state()) {
             world.fail(f);
         }
         if world.over() {
@@ -114,12 +109,12 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             inbox.pop_due(now, &s.links).map(|(_, input)| input)
         };
         if let Some(input) = input {
-            handle(&world, &mut c, now, input, &mut stops);
+            handle(&world, &mut c, now, input, &mut clocks.stop);
             continue;
         }
         if let Some(event) = local.pop_due(now) {
             if let Some(input) = scheduler::carry_out(&world, &scenario, now, event) {
-                handle(&world, &mut c, now, input, &mut stops);
+                handle(&world, &mut c, now, input, &mut clocks.stop);
             }
             continue;
         }
@@ -136,8 +131,9 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             inbox.next_at(),
             local.next_at(),
             c.poll_timeout(),
-            // Wake just past the stop bound, to see whether it was kept.
-            stops.deadline(bound_ms).map(|t| t.plus_ms(1)),
+            // Wake just past the bounds, to see whether they were kept.
+            clocks.stop.deadline(bound_ms).map(|t| t.plus_ms(1)),
+            clocks.recovery.deadline().map(|t| t.plus_ms(1)),
         ]
         .into_iter()
         .flatten()
@@ -148,6 +144,14 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             None => {}
         }
     }
+}
+
+/// The oracles' clocks, and whether the first recovery was seen (for the user's plan).
+#[derive(Default)]
+struct Clocks {
+    stop: StopClock,
+    recovery: RecoveryClock,
+    recovered_once: bool,
 }
 
 /// The controller's state and when it was reached, once terminal.
@@ -194,8 +198,7 @@ fn carry_out(
     c: &mut Controller,
     scenario: &Arc<Scenario>,
     local: &mut Timed<Local>,
-    stops: &mut StopClock,
-    recovered_once: &mut bool,
+    clocks: &mut Clocks,
 ) {
     while let Some(out) = c.poll_output() {
         let now = world.now();
@@ -256,7 +259,7 @@ fn carry_out(
             }
             Output::ReleaseWorkers { .. } => {}
             Output::Event(event) => {
-                observe(scenario, now, &event, local, stops, recovered_once);
+                observe(scenario, now, &event, local, clocks);
             }
         }
     }
@@ -268,18 +271,18 @@ fn observe(
     now: Time,
     event: &Event,
     local: &mut Timed<Local>,
-    stops: &mut StopClock,
-    recovered_once: &mut bool,
+    clocks: &mut Clocks,
 ) {
     let Event::Transition { to, reason, .. } = event else {
         return;
     };
+    clocks.recovery.enter(*to, now, &scenario.config);
     // The time to live ends the job like a stop request, with the same bound.
     if *reason == Reason::TtlExpired {
-        stops.stop(now);
+        clocks.stop.stop(now);
     }
-    if *to == State::Recovering && !*recovered_once {
-        *recovered_once = true;
+    if *to == State::Recovering && !clocks.recovered_once {
+        clocks.recovered_once = true;
         for r in &scenario.stops.requests {
             if let StopAt::Recovering { after_ms } = r.at {
                 local.push(now.plus_ms(after_ms), Local::Input(Input::Stop(r.mode)));

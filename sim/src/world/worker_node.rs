@@ -50,13 +50,14 @@ pub async fn run(world: World, mut worker: Worker, mut rx: UnboundedReceiver<ToW
     let mut local: Timed<Local> = Timed::default();
     let mut next_read = (!sources.is_empty()).then(|| world.now());
     loop {
-        let now = world.now();
         if !carry_out(&world, &mut worker, w, generation, &mut local).await {
             return;
         }
         if world.over() {
             return;
         }
+        // Read after carrying out: a slow commit lets time pass.
+        let now = world.now();
         if let Some(input) = world.worker_message(w, now) {
             if ignores_stop
                 && matches!(
