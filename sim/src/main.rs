@@ -61,6 +61,10 @@ enum Command {
         /// Run every seed twice and fail (exit 6) if the two runs differ.
         #[arg(long)]
         check_determinism: bool,
+        /// Seeds run at once, each on a thread of its own (results are reported in seed order
+        /// whatever the count).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// List the known bugs `--mutant` can switch on, with the property that must catch each.
     Mutants,
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
             fail_fast,
             verbose,
             check_determinism,
+            jobs,
         } => {
             let planted = match mutant.as_deref().map(|m| (m, Planted::from_name(m))) {
                 None => None,
@@ -121,7 +126,7 @@ fn main() -> ExitCode {
                 fail_fast,
                 check_determinism,
             };
-            sweep_or_refuse(&sweep, verbose)
+            sweep_or_refuse(&sweep, jobs, verbose)
         }
     }
 }
@@ -133,15 +138,15 @@ cannot simulate; run `sim/quiesce-sim run ...`, which builds it with \
 RUSTFLAGS=\"--cfg madsim\" in target/sim";
 
 #[cfg(not(madsim))]
-fn sweep_or_refuse(_: &Sweep, _: bool) -> ExitCode {
+fn sweep_or_refuse(_: &Sweep, _: usize, _: bool) -> ExitCode {
     eprintln!("{NOT_SIMULATION}");
     ExitCode::from(EXIT_USAGE)
 }
 
 #[cfg(madsim)]
-fn sweep_or_refuse(sweep: &Sweep, verbose: bool) -> ExitCode {
+fn sweep_or_refuse(sweep: &Sweep, jobs: usize, verbose: bool) -> ExitCode {
     use quiesce_sim::scenario::seconds;
-    let summary = quiesce_sim::runner::run(sweep, |r| {
+    let summary = quiesce_sim::runner::run(sweep, jobs, |r| {
         if let (true, Ok(state)) = (verbose, &r.outcome) {
             let (at, steps) = (seconds(r.simulated_ms), r.steps);
             println!("pass seed {} {state:?} at {at}, {steps} core steps", r.seed);

@@ -216,22 +216,54 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs every seed of `sweep`, handing each result to `each` as it comes.
+/// Runs every seed of `sweep` on `jobs` threads (each seed in a runtime of its own), handing
+/// each result to `each` in seed order, whatever order they finish in: the output of a sweep
+/// does not depend on `jobs`.
 #[cfg(madsim)]
-pub fn run(sweep: &Sweep, mut each: impl FnMut(&SeedResult)) -> Summary {
+pub fn run(sweep: &Sweep, jobs: usize, mut each: impl FnMut(&SeedResult)) -> Summary {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let started = std::time::Instant::now();
     let mut summary = Summary::default();
-    for seed in sweep.start_seed..sweep.start_seed.saturating_add(sweep.seeds) {
-        let mut result = run_seed(sweep, seed);
-        if sweep.check_determinism {
-            result = recheck(sweep, result);
+    let next = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, SeedResult)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let (tx, next, stop) = (tx.clone(), &next, &stop);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= sweep.seeds || stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let seed = sweep.start_seed.wrapping_add(i);
+                let mut result = run_seed(sweep, seed);
+                if sweep.check_determinism {
+                    result = recheck(sweep, result);
+                }
+                // The receiver outlives every sender: it is dropped after the scope.
+                let _ = tx.send((i, result));
+            });
         }
-        summary.add(&result);
-        each(&result);
-        if sweep.fail_fast && result.outcome.is_err() {
-            break;
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut expected = 0;
+        let mut done = false;
+        for (i, result) in rx {
+            pending.insert(i, result);
+            while let Some(result) = pending.remove(&expected) {
+                expected += 1;
+                if done {
+                    continue;
+                }
+                summary.add(&result);
+                each(&result);
+                if sweep.fail_fast && result.outcome.is_err() {
+                    done = true;
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
         }
-    }
+    });
     summary.wall = started.elapsed();
     summary
 }
