@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod choices;
+pub mod coverage;
 pub mod env;
 pub mod oracle;
 pub mod planted;

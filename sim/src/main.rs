@@ -61,6 +61,9 @@ enum Command {
         /// Run every seed twice and fail (exit 6) if the two runs differ.
         #[arg(long)]
         check_determinism: bool,
+        /// Print what the seeds exercised: transitions, events, refusals, faults that struck.
+        #[arg(long)]
+        coverage: bool,
         /// Seeds run at once, each on a thread of its own (results are reported in seed order
         /// whatever the count).
         #[arg(long, default_value_t = 1)]
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             fail_fast,
             verbose,
             check_determinism,
+            coverage,
             jobs,
         } => {
             let planted = match mutant.as_deref().map(|m| (m, Planted::from_name(m))) {
@@ -126,7 +130,7 @@ fn main() -> ExitCode {
                 fail_fast,
                 check_determinism,
             };
-            sweep_or_refuse(&sweep, jobs, verbose)
+            sweep_or_refuse(&sweep, jobs, verbose, coverage)
         }
     }
 }
@@ -138,13 +142,13 @@ cannot simulate; run `sim/quiesce-sim run ...`, which builds it with \
 RUSTFLAGS=\"--cfg madsim\" in target/sim";
 
 #[cfg(not(madsim))]
-fn sweep_or_refuse(_: &Sweep, _: usize, _: bool) -> ExitCode {
+fn sweep_or_refuse(_: &Sweep, _: usize, _: bool, _: bool) -> ExitCode {
     eprintln!("{NOT_SIMULATION}");
     ExitCode::from(EXIT_USAGE)
 }
 
 #[cfg(madsim)]
-fn sweep_or_refuse(sweep: &Sweep, jobs: usize, verbose: bool) -> ExitCode {
+fn sweep_or_refuse(sweep: &Sweep, jobs: usize, verbose: bool, coverage: bool) -> ExitCode {
     use quiesce_sim::scenario::seconds;
     let summary = quiesce_sim::runner::run(sweep, jobs, |r| {
         if let (true, Ok(state)) = (verbose, &r.outcome) {
@@ -156,6 +160,9 @@ fn sweep_or_refuse(sweep: &Sweep, jobs: usize, verbose: bool) -> ExitCode {
             println!("  reproduce: {}", sweep.reproduce(r.seed));
         }
     });
+    if coverage {
+        print!("{}", summary.coverage);
+    }
     println!("{summary}");
     ExitCode::from(summary.exit_code())
 }

@@ -6,6 +6,7 @@
 //! 4 a liveness failure; 5 a correctness failure (a safety invariant or a data guarantee);
 //! 6 nondeterminism. With several classes, the most severe decides: 5 > 4 > 6 > 3.
 
+use crate::coverage::Coverage;
 use crate::oracle::{Class, Failure};
 use crate::planted::Planted;
 use quiesce_core::State;
@@ -63,6 +64,8 @@ pub struct SeedResult {
     pub steps: u64,
     /// The running hash of every core step.
     pub hash: u64,
+    /// What it exercised.
+    pub coverage: Coverage,
 }
 
 /// What a sweep found.
@@ -82,6 +85,8 @@ pub struct Summary {
     pub steps: u64,
     /// Wall-clock time of the sweep.
     pub wall: Duration,
+    /// What the seeds exercised, together.
+    pub coverage: Coverage,
 }
 
 impl Summary {
@@ -90,6 +95,7 @@ impl Summary {
         self.seeds += 1;
         self.simulated_ms += r.simulated_ms;
         self.steps += r.steps;
+        self.coverage.merge(&r.coverage);
         match &r.outcome {
             Ok(state) => {
                 self.passed += 1;
@@ -165,6 +171,7 @@ pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
             simulated_ms: report.simulated_ms,
             steps: report.steps,
             hash: report.hash,
+            coverage: report.coverage,
         },
         Err(text) => SeedResult {
             seed,
@@ -177,6 +184,7 @@ pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
             simulated_ms: 0,
             steps: 0,
             hash: 0,
+            coverage: Coverage::default(),
         },
     }
 }
@@ -280,6 +288,7 @@ mod tests {
             simulated_ms: 60_000,
             steps: 1_000,
             hash: 7,
+            coverage: Coverage::default(),
         }
     }
 

@@ -17,9 +17,10 @@ fn built_with_cfg_madsim() {
 
 #[cfg(madsim)]
 mod simulation {
+    use quiesce_sim::coverage::Coverage;
     use quiesce_sim::planted::Planted;
     use quiesce_sim::runner::{run_seed, SeedResult, Sweep};
-    use quiesce_sim::scenario::Scenario;
+    use quiesce_sim::scenario::{FaultKind, Scenario};
     use quiesce_sim::world;
 
     /// The seeds every build must pass: a fixed block, plus the seeds that once failed.
@@ -47,22 +48,33 @@ mod simulation {
             .collect()
     }
 
+    /// Every pinned seed passes; together they reach most legal transitions and make every
+    /// fault kind strike (so a change that quietly stops exercising something shows here).
     #[test]
     fn the_pinned_seeds_pass() {
         let plain = sweep(None);
-        let failures: Vec<String> = PINNED
-            .chain(regressions())
-            .map(|seed| run_seed(&plain, seed))
-            .filter_map(|r: SeedResult| {
-                let f = r.outcome.err()?;
-                Some(format!(
+        let mut coverage = Coverage::default();
+        let mut failures = Vec::new();
+        for seed in PINNED.chain(regressions()) {
+            let r: SeedResult = run_seed(&plain, seed);
+            coverage.merge(&r.coverage);
+            if let Err(f) = r.outcome {
+                failures.push(format!(
                     "seed {}: {f}\n  {}",
                     r.seed,
                     plain.reproduce(r.seed)
-                ))
-            })
-            .collect();
+                ));
+            }
+        }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+        let unreached = coverage.unreached_transitions();
+        assert!(
+            unreached.len() <= 5,
+            "legal transitions never taken: {unreached:?}"
+        );
+        for kind in FaultKind::ALL.into_iter().filter(|k| !k.opt_in()) {
+            assert!(coverage.faults.contains_key(&kind), "{kind} never struck");
+        }
     }
 
     /// The same seed takes the same steps: run twice, alone or after other seeds in the same

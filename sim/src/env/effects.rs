@@ -41,6 +41,7 @@ pub struct Effects {
     seed: u64,
     latency: Stream,
     kinds: BTreeMap<FaultKind, Stream>,
+    struck: BTreeMap<FaultKind, u64>,
 }
 
 impl Effects {
@@ -50,7 +51,13 @@ impl Effects {
             seed,
             latency: Stream::new(seed, Concern::Latency),
             kinds: BTreeMap::new(),
+            struck: BTreeMap::new(),
         }
+    }
+
+    /// How often each kind of fault struck an operation so far.
+    pub fn struck(&self) -> &BTreeMap<FaultKind, u64> {
+        &self.struck
     }
 
     fn stream(&mut self, kind: FaultKind) -> &mut Stream {
@@ -62,10 +69,14 @@ impl Effects {
 
     /// Whether a fault of `kind` strikes this operation at `now_ms` (a percent rate).
     fn strikes(&mut self, scenario: &Scenario, kind: FaultKind, now_ms: u64) -> bool {
-        match scenario.rate_at(kind, now_ms) {
+        let strikes = match scenario.rate_at(kind, now_ms) {
             Some(rate) => self.stream(kind).percent(rate),
             None => false,
+        };
+        if strikes {
+            *self.struck.entry(kind).or_default() += 1;
         }
+        strikes
     }
 
     /// An extra delay from `kind`'s stream, if a fault of `kind` strikes.
@@ -152,6 +163,7 @@ impl Effects {
     pub fn control(&mut self, scenario: &Scenario, now_ms: u64) -> Control {
         if let Some(per_mille) = scenario.rate_at(FaultKind::ControlLoss, now_ms) {
             if self.stream(FaultKind::ControlLoss).per_mille(per_mille) {
+                *self.struck.entry(FaultKind::ControlLoss).or_default() += 1;
                 return Control::Lose;
             }
         }

@@ -187,6 +187,9 @@ fn handle(world: &World, c: &mut Controller, now: Time, input: Input, stops: &mu
     if let Err(f) = oracle::controller_step(&before, Some((&input, &result)), c, now) {
         world.fail(f);
     }
+    if let Err(r) = &result {
+        world.lock().coverage.rejection(r);
+    }
     if matches!(input, Input::Stop(_)) && result.is_ok() {
         stops.stop(now);
     }
@@ -259,6 +262,7 @@ fn carry_out(
             }
             Output::ReleaseWorkers { .. } => {}
             Output::Event(event) => {
+                world.lock().coverage.event(&event);
                 observe(scenario, now, &event, local, clocks);
             }
         }

@@ -16,6 +16,7 @@ mod supervisor;
 mod wait;
 mod worker_node;
 
+use crate::coverage::Coverage;
 use crate::env::{CheckpointStore, Effects, Links, MetadataStore, Partitions, SinkLedger};
 use crate::oracle::Failure;
 use crate::planted::Planted;
@@ -49,6 +50,8 @@ pub struct RunReport {
     pub incarnations: u64,
     /// The running hash of every core step: equal for two runs that took the same steps.
     pub hash: u64,
+    /// What the run exercised.
+    pub coverage: Coverage,
 }
 
 /// Runs `scenario` (with the known bug `planted`, if any) in a fresh runtime seeded with the
@@ -79,12 +82,17 @@ pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
             ended: None,
             steps: 0,
             hash: 0,
+            coverage: Default::default(),
         });
         let node = Handle::current().create_node().name("controller").build();
         let controller = node.spawn(controller_node::run(world.clone(), rx));
         supervisor::run(&world, &scenario, controller).await;
         let now = world.now();
-        let s = world.lock();
+        let mut s = world.lock();
+        let struck = s.effects.struck().clone();
+        for (kind, n) in struck {
+            *s.coverage.faults.entry(kind).or_default() += n;
+        }
         let verdict = match (&s.failure, s.ended) {
             (Some(f), _) => Verdict::Failed(f.clone()),
             (None, Some((state, _))) => Verdict::Passed(state),
@@ -97,6 +105,7 @@ pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
             steps: s.steps,
             incarnations: s.incarnations.len() as u64,
             hash: s.hash,
+            coverage: std::mem::take(&mut s.coverage),
         }
     })
 }

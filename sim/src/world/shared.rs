@@ -5,6 +5,7 @@
 //! The world runs on one thread, so the lock is never contended; it is never held across an
 //! await.
 
+use crate::coverage::Coverage;
 use crate::env::{
     CheckpointStore, Control, Effects, End, Inbox, LinkId, Links, MetadataStore, Partitions,
     SinkLedger, Stamp,
@@ -94,6 +95,8 @@ pub struct Shared {
     pub steps: u64,
     /// A running hash of every core step (which machine, its time, input and outcome).
     pub hash: u64,
+    /// What the run exercised.
+    pub coverage: Coverage,
 }
 
 use crate::runner::STEP_BUDGET;
@@ -185,7 +188,7 @@ impl World {
             };
             stamp
         } else {
-            let extra = link_extra_ms(&s.scenario, now);
+            let extra = s.link_extra_ms(now);
             s.links.send(now, link, extra)
         };
         let Some(inbox) = s.worker_inboxes.get_mut(to.0 as usize) else {
@@ -218,9 +221,21 @@ impl World {
 }
 
 impl Shared {
+    /// The extra delay of messages at `now`: up to the link-delay fault's rate while it is on.
+    fn link_extra_ms(&mut self, now: Time) -> u64 {
+        let extra = self
+            .scenario
+            .rate_at(FaultKind::LinkDelay, now.0)
+            .map_or(0, u64::from);
+        if extra > 0 {
+            self.coverage.fault(FaultKind::LinkDelay);
+        }
+        extra
+    }
+
     /// Stamps a control message on `link`, unless an opt-in fault loses it.
     fn send_control(&mut self, now: Time, link: LinkId) -> Option<Stamp> {
-        let extra = link_extra_ms(&self.scenario, now);
+        let extra = self.link_extra_ms(now);
         let scenario = self.scenario.clone();
         match self.effects.control(&scenario, now.0) {
             Control::Deliver => Some(self.links.send(now, link, extra)),
@@ -236,11 +251,4 @@ impl Shared {
             .rposition(|i| i.worker == w)
             .filter(|&i| self.incarnations[i].alive)
     }
-}
-
-/// The extra delay of messages at `now`: up to the link-delay fault's rate while it is on.
-fn link_extra_ms(scenario: &Scenario, now: Time) -> u64 {
-    scenario
-        .rate_at(FaultKind::LinkDelay, now.0)
-        .map_or(0, u64::from)
 }

@@ -6,7 +6,7 @@ use super::wait::Timed;
 use super::worker_node;
 use crate::env::LinkId;
 use crate::oracle::{Class, Failure};
-use crate::scenario::{Fault, Scenario};
+use crate::scenario::{kind_of, Fault, Scenario};
 use madsim::runtime::Handle;
 use madsim::task::JoinHandle;
 use madsim::task::NodeId;
@@ -63,7 +63,11 @@ pub async fn run(world: &World, scenario: &Scenario, mut controller: JoinHandle<
         }
         if let Some(act) = acts.pop_due(now) {
             match act {
-                Act::Strike(fault) => strike(world, scenario, now, fault, &mut acts, &mut hung),
+                Act::Strike(fault) => {
+                    if strike(world, scenario, now, fault, &mut acts, &mut hung) {
+                        world.lock().coverage.fault(kind_of(&fault));
+                    }
+                }
                 Act::Resume(node) => resume(&mut hung, node),
                 Act::Heal => {
                     for node in std::mem::take(&mut hung) {
@@ -91,7 +95,8 @@ fn resume(hung: &mut Vec<NodeId>, node: NodeId) {
     }
 }
 
-/// A planned fault strikes the current incarnation of its worker slot.
+/// A planned fault strikes the current incarnation of its worker slot; false if it found
+/// nothing to strike.
 fn strike(
     world: &World,
     scenario: &Scenario,
@@ -99,7 +104,7 @@ fn strike(
     fault: Fault,
     acts: &mut Timed<Act>,
     hung: &mut Vec<NodeId>,
-) {
+) -> bool {
     let chaos_end = Time(scenario.phases.chaos_ms);
     match fault {
         Fault::Hang { worker, for_ms } => {
@@ -107,11 +112,13 @@ fn strike(
                 let s = world.lock();
                 s.current(worker).map(|i| s.incarnations[i].node)
             };
-            if let Some(node) = node.filter(|n| !hung.contains(n)) {
-                Handle::current().pause(node);
-                hung.push(node);
-                acts.push(now.plus_ms(for_ms).min(chaos_end), Act::Resume(node));
-            }
+            let Some(node) = node.filter(|n| !hung.contains(n)) else {
+                return false;
+            };
+            Handle::current().pause(node);
+            hung.push(node);
+            acts.push(now.plus_ms(for_ms).min(chaos_end), Act::Resume(node));
+            true
         }
         Fault::Crash { worker } => {
             let found = {
@@ -119,23 +126,26 @@ fn strike(
                 s.current(worker)
                     .map(|i| (s.incarnations[i].node, s.incarnations[i].generation))
             };
-            if let Some((node, generation)) = found {
-                Handle::current().kill(node);
-                hung.retain(|&n| n != node);
-                worker_node::die(world, worker, generation);
-            }
+            let Some((node, generation)) = found else {
+                return false;
+            };
+            Handle::current().kill(node);
+            hung.retain(|&n| n != node);
+            worker_node::die(world, worker, generation);
+            true
         }
         Fault::TaskFails { task } => {
             let Some(worker) = scenario.job.worker_of(task) else {
-                return;
+                return false;
             };
             let s = world.lock();
-            if let Some(i) = s.current(worker) {
-                let reason = "the task's code failed".to_string();
-                let input = WorkerInput::TaskError { task, reason };
-                // A node that died meanwhile has no task left to fail.
-                let _ = s.incarnations[i].tx.send(ToWorker::Local(input));
-            }
+            let Some(i) = s.current(worker) else {
+                return false;
+            };
+            let reason = "the task's code failed".to_string();
+            let input = WorkerInput::TaskError { task, reason };
+            // A node that died meanwhile has no task left to fail.
+            s.incarnations[i].tx.send(ToWorker::Local(input)).is_ok()
         }
         Fault::Clog { worker, for_ms } => {
             let until = now.plus_ms(for_ms).min(chaos_end);
@@ -143,22 +153,23 @@ fn strike(
             for link in LinkId::control(worker) {
                 s.links.clog(link, until);
             }
+            true
         }
         Fault::Reset { worker } => {
             let mut s = world.lock();
             for link in LinkId::control(worker) {
                 s.links.reset(link);
             }
+            true
         }
         Fault::HeartbeatLoss { worker, for_ms } => {
             let until = now.plus_ms(for_ms).min(chaos_end);
-            if let Some(slot) = world
-                .lock()
-                .heartbeats_lost_until
-                .get_mut(worker.0 as usize)
-            {
-                *slot = (*slot).max(until);
-            }
+            let mut s = world.lock();
+            let Some(slot) = s.heartbeats_lost_until.get_mut(worker.0 as usize) else {
+                return false;
+            };
+            *slot = (*slot).max(until);
+            true
         }
     }
 }
