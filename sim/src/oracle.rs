@@ -9,12 +9,13 @@
 
 use crate::env::{CheckpointStore, Partitions, SinkLedger};
 use quiesce_core::controller::{invariants, Controller};
-use quiesce_core::worker::{Partition, Record, TaskSnapshot, WorkerInput, WorkerRejected};
+use quiesce_core::worker::{Key, Partition, Record, TaskSnapshot, WorkerInput, WorkerRejected};
 use quiesce_core::{
-    Config, Generation, Input, Job, OperatorId, OperatorKind, Property, Rejected, RestorePoint,
-    State, Status, TaskId, Time,
+    Config, Epoch, Generation, Input, Job, OperatorId, OperatorKind, Property, Rejected,
+    RestorePoint, State, Status, TaskId, Time,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What kind of failure: each has its own exit code.
@@ -278,6 +279,93 @@ impl RecoveryClock {
             _ => Ok(()),
         }
     }
+}
+
+/// Keyed state at a completed checkpoint: each keyed task's snapshot holds exactly the counts
+/// per key that the records below the checkpoint's source offsets imply (those of the
+/// partitions routed to it). Records have keys `offset % Key::PER_PARTITION`, so the counts
+/// follow from the offsets alone.
+pub fn keyed_state(
+    job: &Job,
+    epoch: Epoch,
+    checkpoints: &CheckpointStore,
+    at: Time,
+) -> Result<(), Failure> {
+    let fail = |detail: String| Failure::new(Class::Correctness, Property::ExactlyOnce, at, detail);
+    let mut offsets = Vec::new();
+    for task in job.tasks() {
+        if job.operator(task.operator).map(|o| o.kind) == Some(OperatorKind::Source) {
+            match checkpoints.get(epoch, task) {
+                Some(TaskSnapshot::Source { next_offset }) => offsets.push((task, *next_offset)),
+                _ => {
+                    return Err(fail(format!(
+                        "checkpoint {epoch} has no snapshot of {task}"
+                    )))
+                }
+            }
+        }
+    }
+    for task in job.tasks() {
+        let Some(op) = job.operator(task.operator) else {
+            continue;
+        };
+        if op.kind != OperatorKind::KeyedCount {
+            continue;
+        }
+        let held: BTreeMap<Key, u64> = match checkpoints.get(epoch, task) {
+            Some(TaskSnapshot::Keyed { counts }) => counts.iter().copied().collect(),
+            _ => {
+                return Err(fail(format!(
+                    "checkpoint {epoch} has no keyed snapshot of {task}"
+                )))
+            }
+        };
+        let mut implied = BTreeMap::new();
+        for &(source, next) in &offsets {
+            let partition = Partition::of_source(source);
+            if partition.route(op.parallelism) != task.subtask
+                || !upstream(job, source.operator, task.operator)
+            {
+                continue;
+            }
+            let per = u64::from(Key::PER_PARTITION);
+            for bucket in 0..Key::PER_PARTITION {
+                let n = next / per + u64::from(u64::from(bucket) < next % per);
+                if n > 0 {
+                    implied.insert(Key { partition, bucket }, n);
+                }
+            }
+        }
+        if held != implied {
+            let differs = implied
+                .iter()
+                .find(|(k, n)| held.get(k) != Some(n))
+                .map(|(k, n)| format!("{k:?}: {n} implied, {:?} held", held.get(k)))
+                .unwrap_or_else(|| "keys no record implies".to_string());
+            return Err(fail(format!(
+                "keyed state of {task} at checkpoint {epoch} is not what its records imply: {differs}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a path of edges leads from operator `from` to operator `to`.
+fn upstream(job: &Job, from: OperatorId, to: OperatorId) -> bool {
+    let mut stack = vec![to];
+    let mut seen = vec![false; job.operators.len()];
+    while let Some(op) = stack.pop() {
+        for input in job.inputs_of(op) {
+            if input == from {
+                return true;
+            }
+            if let Some(s) = seen.get_mut(input.0 as usize).filter(|s| !**s) {
+                *s = true;
+                stack.push(input);
+            }
+        }
+    }
+    false
 }
 
 /// What the sinks must hold when the controller ends, given where it ended.
@@ -557,5 +645,47 @@ mod tests {
         clock.enter(State::Running, due, &config);
         assert_eq!(clock.deadline(), None);
         assert_eq!(clock.check(Time(u64::MAX / 2), State::Running), Ok(()));
+    }
+
+    #[test]
+    fn keyed_state_must_match_the_records_below_the_checkpoint() {
+        let job = Job::builder("keyed", 1)
+            .source("src", 1)
+            .operator("count", quiesce_core::OperatorKind::KeyedCount, 1)
+            .sink("out", 1)
+            .edge("src", "count")
+            .edge("count", "out")
+            .build()
+            .expect("a valid job");
+        let count = TaskId {
+            operator: OperatorId(1),
+            subtask: 0,
+        };
+        let key = |bucket| Key {
+            partition: Partition::of_source(SRC),
+            bucket,
+        };
+        let mut store = CheckpointStore::default();
+        store.put(Epoch(3), SRC, TaskSnapshot::Source { next_offset: 6 });
+        let keyed = |counts: Vec<(Key, u64)>| TaskSnapshot::Keyed { counts };
+        // Offsets 0..6: buckets 0 and 1 twice, 2 and 3 once.
+        store.put(
+            Epoch(3),
+            count,
+            keyed(vec![(key(0), 2), (key(1), 2), (key(2), 1), (key(3), 1)]),
+        );
+        assert_eq!(keyed_state(&job, Epoch(3), &store, Time(1)), Ok(()));
+        // Counts that forgot what came before a restore.
+        store.put(
+            Epoch(3),
+            count,
+            keyed(vec![(key(0), 1), (key(1), 1), (key(2), 1), (key(3), 1)]),
+        );
+        let failure = keyed_state(&job, Epoch(3), &store, Time(1)).unwrap_err();
+        assert_eq!(failure.property, Property::ExactlyOnce);
+        assert!(
+            keyed_state(&job, Epoch(4), &store, Time(1)).is_err(),
+            "no such checkpoint"
+        );
     }
 }

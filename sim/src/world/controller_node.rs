@@ -263,6 +263,14 @@ fn carry_out(
             Output::ReleaseWorkers { .. } => {}
             Output::Event(event) => {
                 world.lock().coverage.event(&event);
+                if let Event::CheckpointCompleted { epoch } = event {
+                    let s = world.lock();
+                    let checked = oracle::keyed_state(&s.scenario.job, epoch, &s.checkpoints, now);
+                    drop(s);
+                    if let Err(f) = checked {
+                        world.fail(f);
+                    }
+                }
                 observe(scenario, now, &event, local, clocks);
             }
         }
