@@ -143,18 +143,25 @@ impl StopPlan {
     }
 }
 
-/// Two to four requests of rising modes, 0 to 20 s apart.
+/// Two to four requests of rising modes, each 0 to 20 s after the last, or on one chain in
+/// two 0 to 50 ms after it (so that a stronger stop meets the weaker one still at work: a
+/// final checkpoint takes tens of ms when nothing slows it).
 fn escalation(s: &mut Stream, chaos_ms: u64) -> Vec<StopRequest> {
     let mut at_ms = s.range(1, chaos_ms);
     let mut level = s.range(0, 2) as usize;
+    let quick = s.percent(50);
     let mut requests = Vec::new();
     for _ in 0..s.range(2, 4) {
         requests.push(StopRequest {
             at: StopAt::Time { at_ms },
             mode: MODES[level],
         });
-        level = (level + s.range(1, 2) as usize).min(MODES.len() - 1);
-        at_ms += s.range(0, 20_000);
+        level = (level + s.range(1, 3) as usize).min(MODES.len() - 1);
+        at_ms += if quick {
+            s.range(0, 50)
+        } else {
+            s.range(0, 20_000)
+        };
     }
     requests
 }
