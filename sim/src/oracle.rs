@@ -12,7 +12,7 @@ use quiesce_core::controller::{invariants, Controller};
 use quiesce_core::worker::{Key, Partition, Record, TaskSnapshot, WorkerInput, WorkerRejected};
 use quiesce_core::{
     Config, Epoch, Generation, Input, Job, OperatorId, OperatorKind, Property, Rejected,
-    RestorePoint, State, Status, TaskId, Time,
+    RestorePoint, State, Status, TaskId, Time, Worker,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -196,6 +196,35 @@ pub fn fencing(
         )),
         _ => Ok(()),
     }
+}
+
+/// Timers before inputs at a worker: `late` took an input at or past its deadline; `timely`
+/// is the same worker that fired its due timers first and then took the same input. Both
+/// must answer alike, emit the same outputs, and end in the same state.
+pub fn timers_before_inputs(
+    late: &Worker,
+    mut timely: Worker,
+    result: &Result<(), WorkerRejected>,
+    timely_result: &Result<(), WorkerRejected>,
+    at: Time,
+) -> Result<(), Failure> {
+    let mut late = late.clone();
+    let drain = |w: &mut Worker| std::iter::from_fn(|| w.poll_output()).collect::<Vec<_>>();
+    let (late_out, timely_out) = (drain(&mut late), drain(&mut timely));
+    if result == timely_result && late_out == timely_out && late == timely {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Class::Correctness,
+        Property::TimersBeforeInputs,
+        at,
+        format!(
+            "a late input ({result:?}, {} outputs) did not act as if the due timers fired first \
+             ({timely_result:?}, {} outputs)",
+            late_out.len(),
+            timely_out.len()
+        ),
+    ))
 }
 
 /// The stop bound: once a stop is accepted (or the time to live expires), the controller must

@@ -144,8 +144,21 @@ fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerIn
     let fenced = oracle::claimed_generation(&input).is_some();
     let copy = fenced.then(|| input.clone());
     let input_hash = hash_of(&input);
+    // An input at or past a deadline: the worker must first fire what is due, exactly as a
+    // timeout would. Kept to check against, only then (a clone per late input).
+    let timely = worker.poll_timeout().is_some_and(|t| t <= now).then(|| {
+        let mut timely = worker.clone();
+        timely.handle_timeout(now);
+        let result = timely.handle(now, input.clone());
+        (timely, result)
+    });
     let result = worker.handle(now, input);
     world.step(now, (me, input_hash, &result));
+    if let Some((timely, timely_result)) = timely {
+        if let Err(f) = oracle::timers_before_inputs(worker, timely, &result, &timely_result, now) {
+            world.fail(f);
+        }
+    }
     if let Some(input) = copy {
         if let Err(f) = oracle::fencing(generation, &input, &result, now) {
             world.fail(f);
