@@ -240,6 +240,11 @@ impl StopClock {
         self.stopped_at.get_or_insert(at);
     }
 
+    /// When the first stop was accepted.
+    pub fn stopped_at(&self) -> Option<Time> {
+        self.stopped_at
+    }
+
     /// When the controller must be terminal, if a stop was accepted.
     pub fn deadline(&self, bound_ms: u64) -> Option<Time> {
         self.stopped_at.map(|t| t.plus_ms(bound_ms))
@@ -269,7 +274,7 @@ impl StopClock {
 /// again, or terminal, within the restart policy's bounds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryClock {
-    due: Option<(State, Time)>,
+    due: Option<(State, Time, Time)>,
 }
 
 impl RecoveryClock {
@@ -285,26 +290,36 @@ impl RecoveryClock {
                 return;
             }
         };
-        self.due = Some((to, at.plus_ms(bound_ms)));
+        self.due = Some((to, at, at.plus_ms(bound_ms)));
     }
 
-    /// When the controller must have left its current recovery state.
-    pub fn deadline(&self) -> Option<Time> {
-        self.due.map(|(_, t)| t)
+    /// When the controller entered its current recovery state.
+    pub fn since(&self) -> Option<Time> {
+        self.due.map(|(_, since, _)| since)
     }
 
-    /// Fails if at `now` the controller is still in that state past its deadline.
-    pub fn check(&self, now: Time, state: State) -> Result<(), Failure> {
-        match self.due {
-            Some((waiting, deadline)) if state == waiting && now > deadline => Err(Failure::new(
-                Class::Liveness,
-                Property::RecoveryResolves,
-                now,
-                format!(
-                    "still {state:?} {} ms past its bound",
-                    now.ms_since(deadline)
-                ),
-            )),
+    /// When the controller must have left its current recovery state, `extra_ms` later than
+    /// the bound (the time the controller itself stood still).
+    pub fn deadline(&self, extra_ms: u64) -> Option<Time> {
+        self.due.map(|(_, _, t)| t.plus_ms(extra_ms))
+    }
+
+    /// Fails if at `now` the controller is still in that state past its deadline (plus
+    /// `extra_ms`).
+    pub fn check(&self, now: Time, state: State, extra_ms: u64) -> Result<(), Failure> {
+        let deadline = self.deadline(extra_ms);
+        match (self.due, deadline) {
+            (Some((waiting, _, _)), Some(deadline)) if state == waiting && now > deadline => {
+                Err(Failure::new(
+                    Class::Liveness,
+                    Property::RecoveryResolves,
+                    now,
+                    format!(
+                        "still {state:?} {} ms past its bound",
+                        now.ms_since(deadline)
+                    ),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -662,18 +677,21 @@ mod tests {
         clock.enter(State::Recovering, Time(1_000), &config);
         let bound = config.force_bound_ms() + config.restart_strategy.max_delay_ms();
         let due = Time(1_000 + bound);
-        assert_eq!(clock.deadline(), Some(due));
-        assert_eq!(clock.check(due, State::Recovering), Ok(()));
-        let late = clock.check(due.plus_ms(1), State::Recovering).unwrap_err();
+        assert_eq!(clock.deadline(0), Some(due));
+        assert_eq!(clock.check(due, State::Recovering, 0), Ok(()));
+        assert_eq!(clock.check(due.plus_ms(5), State::Recovering, 5), Ok(()));
+        let late = clock
+            .check(due.plus_ms(1), State::Recovering, 0)
+            .unwrap_err();
         assert_eq!(late.property, Property::RecoveryResolves);
         assert_eq!(late.class, Class::Liveness);
         clock.enter(State::Scheduling, due, &config);
         let due = due.plus_ms(config.scheduling_timeout_ms);
-        assert_eq!(clock.deadline(), Some(due));
-        assert!(clock.check(due.plus_ms(1), State::Scheduling).is_err());
+        assert_eq!(clock.deadline(0), Some(due));
+        assert!(clock.check(due.plus_ms(1), State::Scheduling, 0).is_err());
         clock.enter(State::Running, due, &config);
-        assert_eq!(clock.deadline(), None);
-        assert_eq!(clock.check(Time(u64::MAX / 2), State::Running), Ok(()));
+        assert_eq!(clock.deadline(0), None);
+        assert_eq!(clock.check(Time(u64::MAX / 2), State::Running, 0), Ok(()));
     }
 
     #[test]

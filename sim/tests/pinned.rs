@@ -133,6 +133,7 @@ mod simulation {
             ("abort-drops-records", false),
             ("keyed-state-not-restored", false),
             ("worker:input-outruns-timers", false),
+            ("input-outruns-timers", false),
             ("force-ignored-in-final-checkpoint", false),
             ("uncounted-early-finish", true),
         ];

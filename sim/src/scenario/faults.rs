@@ -53,6 +53,9 @@ pub enum FaultKind {
     PersistFails,
     /// Cleaning up old checkpoints is slow.
     CleanupSlow,
+    /// The controller's process stalls for a while (a long pause, CPU starvation): it takes
+    /// its inputs and timers late.
+    ControllerStall,
 }
 
 /// How a fault kind's rate is counted.
@@ -82,7 +85,7 @@ impl RateUnit {
 
 impl FaultKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FaultKind; 21] = [
+    pub const ALL: [FaultKind; 22] = [
         FaultKind::WorkerHang,
         FaultKind::WorkerCrash,
         FaultKind::SnapshotSlow,
@@ -104,6 +107,7 @@ impl FaultKind {
         FaultKind::PersistSlow,
         FaultKind::PersistFails,
         FaultKind::CleanupSlow,
+        FaultKind::ControllerStall,
     ];
 
     /// Its place in [`FaultKind::ALL`].
@@ -139,6 +143,7 @@ impl FaultKind {
             FaultKind::PersistSlow => "persist-slow",
             FaultKind::PersistFails => "persist-fails",
             FaultKind::CleanupSlow => "cleanup-slow",
+            FaultKind::ControllerStall => "controller-stall",
         }
     }
 
@@ -150,7 +155,8 @@ impl FaultKind {
             | FaultKind::TaskFails
             | FaultKind::LinkClog
             | FaultKind::LinkReset
-            | FaultKind::HeartbeatLoss => RateUnit::PerMinute,
+            | FaultKind::HeartbeatLoss
+            | FaultKind::ControllerStall => RateUnit::PerMinute,
             FaultKind::ControlLoss => RateUnit::PerMille,
             FaultKind::LinkDelay => RateUnit::ExtraMs,
             _ => RateUnit::Percent,
@@ -282,6 +288,11 @@ pub enum Fault {
         /// How long.
         for_ms: u64,
     },
+    /// The controller's process stalls.
+    ControllerStall {
+        /// How long.
+        for_ms: u64,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -295,6 +306,7 @@ impl fmt::Display for Fault {
             Fault::HeartbeatLoss { worker, for_ms } => {
                 write!(f, "lose {worker}'s heartbeats for {for_ms} ms")
             }
+            Fault::ControllerStall { for_ms } => write!(f, "stall the controller for {for_ms} ms"),
         }
     }
 }
@@ -354,6 +366,7 @@ pub fn kind_of(fault: &Fault) -> FaultKind {
         Fault::Clog { .. } => FaultKind::LinkClog,
         Fault::Reset { .. } => FaultKind::LinkReset,
         Fault::HeartbeatLoss { .. } => FaultKind::HeartbeatLoss,
+        Fault::ControllerStall { .. } => FaultKind::ControllerStall,
     }
 }
 
@@ -374,6 +387,9 @@ fn draw_fault(s: &mut Stream, kind: FaultKind, job: &Job) -> Fault {
         FaultKind::HeartbeatLoss => Fault::HeartbeatLoss {
             worker,
             for_ms: s.range(1_000, 60_000),
+        },
+        FaultKind::ControllerStall => Fault::ControllerStall {
+            for_ms: s.range(1, 3_000),
         },
         _ => {
             let tasks: Vec<TaskId> = job.tasks().collect();

@@ -95,10 +95,18 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             world.lock().ended = Some((state, at));
             return;
         }
-        if let Err(f) = clocks.stop.check(now, false, bound_ms) {
+        let (stop_bound_ms, recovery_extra_ms) = {
+            let s = world.lock();
+            let stalled = |since: Option<Time>| since.map_or(0, |t| s.stalled_ms(t, now));
+            (
+                bound_ms + stalled(clocks.stop.stopped_at()),
+                stalled(clocks.recovery.since()),
+            )
+        };
+        if let Err(f) = clocks.stop.check(now, false, stop_bound_ms) {
             world.fail(f);
         }
-        if let Err(f) = clocks.recovery.check(now, c.state()) {
+        if let Err(f) = clocks.recovery.check(now, c.state(), recovery_extra_ms) {
             world.fail(f);
         }
         if world.over() {
@@ -132,8 +140,11 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             local.next_at(),
             c.poll_timeout(),
             // Wake just past the bounds, to see whether they were kept.
-            clocks.stop.deadline(bound_ms).map(|t| t.plus_ms(1)),
-            clocks.recovery.deadline().map(|t| t.plus_ms(1)),
+            clocks.stop.deadline(stop_bound_ms).map(|t| t.plus_ms(1)),
+            clocks
+                .recovery
+                .deadline(recovery_extra_ms)
+                .map(|t| t.plus_ms(1)),
         ]
         .into_iter()
         .flatten()

@@ -83,10 +83,11 @@ pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
             steps: 0,
             hash: 0,
             coverage: Default::default(),
+            controller_stalls: Vec::new(),
         });
         let node = Handle::current().create_node().name("controller").build();
         let controller = node.spawn(controller_node::run(world.clone(), rx));
-        supervisor::run(&world, &scenario, controller).await;
+        supervisor::run(&world, &scenario, controller, node.id()).await;
         let now = world.now();
         let mut s = world.lock();
         let struck = s.effects.struck().clone();

@@ -97,6 +97,8 @@ pub struct Shared {
     pub hash: u64,
     /// What the run exercised.
     pub coverage: Coverage,
+    /// When the controller's process stood still, `[from, to)`.
+    pub controller_stalls: Vec<(Time, Time)>,
 }
 
 use crate::runner::STEP_BUDGET;
@@ -221,6 +223,15 @@ impl World {
 }
 
 impl Shared {
+    /// How long the controller stood still between `from` and `to`: the bounds it keeps are
+    /// on its own time, and a process that does not run cannot keep them.
+    pub fn stalled_ms(&self, from: Time, to: Time) -> u64 {
+        self.controller_stalls
+            .iter()
+            .map(|&(a, b)| b.min(to).0.saturating_sub(a.max(from).0))
+            .sum()
+    }
+
     /// The extra delay of messages at `now`: up to the link-delay fault's rate while it is on.
     fn link_extra_ms(&mut self, now: Time) -> u64 {
         let extra = self

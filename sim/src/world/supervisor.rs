@@ -6,7 +6,7 @@ use super::wait::Timed;
 use super::worker_node;
 use crate::env::LinkId;
 use crate::oracle::{Class, Failure};
-use crate::scenario::{kind_of, Fault, Scenario};
+use crate::scenario::{kind_of, Fault, FaultKind, Scenario};
 use madsim::runtime::Handle;
 use madsim::task::JoinHandle;
 use madsim::task::NodeId;
@@ -23,6 +23,8 @@ enum Act {
     Strike(Fault),
     /// A hung node runs again.
     Resume(NodeId),
+    /// The stalled controller runs again.
+    ResumeController,
     /// The chaos phase ends: everything but permanent faults heals.
     Heal,
 }
@@ -48,13 +50,19 @@ pub fn unended(scenario: &Scenario, now: Time) -> Failure {
 }
 
 /// Runs the nemesis until the controller's task ends or the last deadline passes.
-pub async fn run(world: &World, scenario: &Scenario, mut controller: JoinHandle<()>) {
+pub async fn run(
+    world: &World,
+    scenario: &Scenario,
+    mut controller: JoinHandle<()>,
+    controller_node: NodeId,
+) {
     let mut acts: Timed<Act> = Timed::default();
     for p in &scenario.plan.faults {
         acts.push(Time(p.at_ms), Act::Strike(p.fault));
     }
     acts.push(Time(scenario.phases.chaos_ms), Act::Heal);
     let mut hung: Vec<NodeId> = Vec::new();
+    let mut stalled = false;
     let end = last_deadline(scenario);
     loop {
         let now = world.now();
@@ -63,12 +71,26 @@ pub async fn run(world: &World, scenario: &Scenario, mut controller: JoinHandle<
         }
         if let Some(act) = acts.pop_due(now) {
             match act {
+                Act::Strike(Fault::ControllerStall { for_ms }) => {
+                    if !stalled {
+                        stalled = true;
+                        Handle::current().pause(controller_node);
+                        let until = now.plus_ms(for_ms).min(Time(scenario.phases.chaos_ms));
+                        world.lock().controller_stalls.push((now, until));
+                        acts.push(until, Act::ResumeController);
+                        world.lock().coverage.fault(FaultKind::ControllerStall);
+                    }
+                }
                 Act::Strike(fault) => {
                     if strike(world, scenario, now, fault, &mut acts, &mut hung) {
                         world.lock().coverage.fault(kind_of(&fault));
                     }
                 }
                 Act::Resume(node) => resume(&mut hung, node),
+                Act::ResumeController => {
+                    stalled = false;
+                    Handle::current().resume(controller_node);
+                }
                 Act::Heal => {
                     for node in std::mem::take(&mut hung) {
                         Handle::current().resume(node);
@@ -171,5 +193,7 @@ fn strike(
             *slot = (*slot).max(until);
             true
         }
+        // The supervisor stalls the controller itself (it knows the controller's node).
+        Fault::ControllerStall { .. } => false,
     }
 }
