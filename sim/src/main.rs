@@ -38,7 +38,8 @@ enum Command {
     ///
     /// Exit codes: 0 every seed passed; 2 usage, or a binary built without `--cfg madsim`;
     /// 3 crash (a panic, or the step budget ran out); 4 liveness; 5 correctness;
-    /// 6 nondeterminism. With several classes the most severe decides: 5 > 4 > 6 > 3.
+    /// 6 nondeterminism; 7 needless escalation. With several classes the most severe decides:
+    /// 5 > 4 > 6 > 7 > 3.
     Run {
         /// How many seeds.
         #[arg(long)]

@@ -11,8 +11,8 @@ use crate::env::{CheckpointStore, Partitions, SinkLedger};
 use quiesce_core::controller::{invariants, Controller};
 use quiesce_core::worker::{Key, Partition, Record, TaskSnapshot, WorkerInput, WorkerRejected};
 use quiesce_core::{
-    Config, Epoch, Generation, Input, Job, OperatorId, OperatorKind, Property, Rejected,
-    RestorePoint, State, Status, TaskId, Time, Worker,
+    Config, Epoch, Event, Generation, Input, Job, OperatorId, OperatorKind, Property, Reason,
+    Rejected, RestorePoint, State, Status, TaskId, Time, Worker,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,14 +30,18 @@ pub enum Class {
     Correctness,
     /// The same seed ran differently twice.
     Nondeterminism,
+    /// A stop escalated by a timeout, or a kill went unconfirmed, though no fault had struck:
+    /// a needless escalation (every check of safety and liveness may still hold).
+    NeedlessEscalation,
 }
 
 impl Class {
     /// Every class, in order of severity (most severe first).
-    pub const BY_SEVERITY: [Class; 4] = [
+    pub const BY_SEVERITY: [Class; 5] = [
         Class::Correctness,
         Class::Liveness,
         Class::Nondeterminism,
+        Class::NeedlessEscalation,
         Class::Crash,
     ];
 
@@ -48,6 +52,7 @@ impl Class {
             Class::Liveness => 4,
             Class::Correctness => 5,
             Class::Nondeterminism => 6,
+            Class::NeedlessEscalation => 7,
         }
     }
 
@@ -58,6 +63,7 @@ impl Class {
             Class::Liveness => "liveness",
             Class::Correctness => "correctness",
             Class::Nondeterminism => "nondeterminism",
+            Class::NeedlessEscalation => "needless-escalation",
         }
     }
 
@@ -86,6 +92,8 @@ pub enum Check {
     StepBudget,
     /// The core accepts every setup a scenario draws.
     SetupAccepted,
+    /// A stop ends without a timeout or an unconfirmed kill unless a fault explains it.
+    NoNeedlessEscalation,
 }
 
 impl From<Property> for Check {
@@ -107,6 +115,7 @@ impl fmt::Display for Check {
             Check::Deterministic => f.pad("deterministic"),
             Check::StepBudget => f.pad("step_budget"),
             Check::SetupAccepted => f.pad("setup_accepted"),
+            Check::NoNeedlessEscalation => f.pad("no_needless_escalation"),
         }
     }
 }
@@ -224,6 +233,34 @@ pub fn timers_before_inputs(
             late_out.len(),
             timely_out.len()
         ),
+    ))
+}
+
+/// Needless escalation: an escalation a timeout forced (a stop that timed out, a final
+/// checkpoint that timed out) or a kill left unconfirmed, in a run where no fault has struck
+/// yet. Without a fault every effect answers within tens of milliseconds, far below every
+/// timeout a scenario draws, so nothing should have had to wait that long.
+pub fn needless_escalation(event: &Event, fault_struck: bool, at: Time) -> Result<(), Failure> {
+    if fault_struck {
+        return Ok(());
+    }
+    let what = match event {
+        Event::Transition {
+            reason:
+                reason @ (Reason::StopTimedOut
+                | Reason::FinalCheckpointTimedOut
+                | Reason::KillUnconfirmed { .. }),
+            to,
+            ..
+        } => format!("{to:?} for {reason:?}"),
+        Event::KillRetried { attempt, .. } => format!("kill asked again (attempt {attempt})"),
+        _ => return Ok(()),
+    };
+    Err(Failure::new(
+        Class::NeedlessEscalation,
+        Check::NoNeedlessEscalation,
+        at,
+        format!("{what}, though no fault had struck"),
     ))
 }
 
@@ -508,6 +545,7 @@ mod tests {
         assert_eq!(Class::most_severe([]), None);
         let all = [
             Class::Crash,
+            Class::NeedlessEscalation,
             Class::Nondeterminism,
             Class::Liveness,
             Class::Correctness,
@@ -517,10 +555,14 @@ mod tests {
             Class::most_severe([Class::Crash, Class::Nondeterminism]),
             Some(Class::Nondeterminism)
         );
+        assert_eq!(
+            Class::most_severe([Class::Crash, Class::NeedlessEscalation]),
+            Some(Class::NeedlessEscalation)
+        );
         let mut codes: Vec<u8> = all.iter().map(|c| c.exit_code()).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 4, "distinct exit codes");
+        assert_eq!(codes.len(), Class::BY_SEVERITY.len(), "distinct exit codes");
         assert!(codes.iter().all(|&c| c != 0 && c != 1 && c != 2));
     }
 
@@ -733,6 +775,35 @@ mod tests {
         assert!(
             keyed_state(&job, Epoch(4), &store, Time(1)).is_err(),
             "no such checkpoint"
+        );
+    }
+
+    #[test]
+    fn an_escalation_by_timeout_is_needless_only_when_no_fault_struck() {
+        use quiesce_core::{StopJobMode, Stopping};
+        let timed_out = Event::Transition {
+            from: Some(State::Stopping(Stopping::StopJob(StopJobMode::Graceful))),
+            to: State::Stopping(Stopping::StopWorkers),
+            reason: Reason::StopTimedOut,
+        };
+        let failure = needless_escalation(&timed_out, false, Time(3)).unwrap_err();
+        assert_eq!(failure.class, Class::NeedlessEscalation);
+        assert_eq!(failure.property, Check::NoNeedlessEscalation);
+        assert_eq!(needless_escalation(&timed_out, true, Time(3)), Ok(()));
+        let retried = Event::KillRetried {
+            generation: Generation(1),
+            attempt: 2,
+        };
+        assert!(needless_escalation(&retried, false, Time(3)).is_err());
+        let asked = Event::Transition {
+            from: Some(State::Running),
+            to: State::Stopping(Stopping::StopWorkers),
+            reason: Reason::StopRequested(quiesce_core::StopMode::Force),
+        };
+        assert_eq!(
+            needless_escalation(&asked, false, Time(3)),
+            Ok(()),
+            "the user asked"
         );
     }
 }

@@ -4,7 +4,8 @@
 //! Exit codes: 0 every seed passed; 2 the command line was wrong, or the binary cannot
 //! simulate (built without `--cfg madsim`); 3 a crash (a panic, or the step budget ran out);
 //! 4 a liveness failure; 5 a correctness failure (a safety invariant or a data guarantee);
-//! 6 nondeterminism. With several classes, the most severe decides: 5 > 4 > 6 > 3.
+//! 6 nondeterminism; 7 a needless escalation. With several classes, the most severe decides:
+//! 5 > 4 > 6 > 7 > 3.
 
 use crate::coverage::Coverage;
 use crate::oracle::{Class, Failure};

@@ -273,7 +273,14 @@ fn carry_out(
             }
             Output::ReleaseWorkers { .. } => {}
             Output::Event(event) => {
-                world.lock().coverage.event(&event);
+                let struck = {
+                    let mut s = world.lock();
+                    s.coverage.event(&event);
+                    !s.coverage.faults.is_empty() || !s.effects.struck().is_empty()
+                };
+                if let Err(f) = oracle::needless_escalation(&event, struck, now) {
+                    world.fail(f);
+                }
                 if let Event::CheckpointCompleted { epoch } = event {
                     let s = world.lock();
                     let checked = oracle::keyed_state(&s.scenario.job, epoch, &s.checkpoints, now);
