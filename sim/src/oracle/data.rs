@@ -96,17 +96,29 @@ fn upstream(job: &Job, from: OperatorId, to: OperatorId) -> bool {
     false
 }
 
+/// Where the controller ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ending {
+    /// Its terminal state.
+    pub state: State,
+    /// Its restore point ([`quiesce_core::Controller::restore_point`]).
+    pub restore: Option<RestorePoint>,
+    /// Its last completed checkpoint (also after a graceful drain, which has no restore point).
+    pub last_completed: Option<Epoch>,
+}
+
 /// What the sinks must hold when the controller ends, given where it ended.
 ///
 /// - If its last completed checkpoint is fully committed (`restore.committed`), every
 ///   two-phase-commit sink holds every record below that checkpoint's source offsets.
-/// - If it ended Finished, every such sink holds every record up to each partition's end.
+/// - Every sink without two-phase commit wrote every record below the last completed
+///   checkpoint's source offsets (at least once: it acked the barrier after them).
+/// - If it ended Finished, every sink holds every record up to each partition's end.
 ///
 /// Records committed twice are caught earlier, as they happen ([`SinkLedger::commit`]).
 pub fn end_of_run(
     job: &Job,
-    state: State,
-    restore: Option<RestorePoint>,
+    ending: &Ending,
     checkpoints: &CheckpointStore,
     partitions: &Partitions,
     ledger: &SinkLedger,
@@ -121,45 +133,56 @@ pub fn end_of_run(
         .collect();
     let missing =
         |detail: String| Failure::new(Class::Correctness, Property::ExactlyOnce, at, detail);
-    if let Some(r) = restore.filter(|r| r.committed) {
+    let offset_at = |epoch: Epoch, task: TaskId| match checkpoints.get(epoch, task) {
+        Some(TaskSnapshot::Source { next_offset }) => Ok(*next_offset),
+        _ => Err(missing(format!(
+            "completed checkpoint {epoch} has no source snapshot of {task}"
+        ))),
+    };
+    if let Some(r) = ending.restore.filter(|r| r.committed) {
         for &task in &sources {
-            let next = match checkpoints.get(r.epoch, task) {
-                Some(TaskSnapshot::Source { next_offset }) => *next_offset,
-                _ => {
-                    return Err(missing(format!(
-                        "checkpoint {} (committed) has no source snapshot of {task}",
-                        r.epoch
-                    )))
-                }
-            };
-            sinks_hold(job, ledger, task, next)
+            let next = offset_at(r.epoch, task)?;
+            sinks_hold(job, ledger, task, next, Some(true))
                 .map_err(|d| missing(format!("{d}, below checkpoint {} (committed)", r.epoch)))?;
         }
     }
-    if state == State::Finished {
+    if let Some(epoch) = ending.last_completed {
+        for &task in &sources {
+            let next = offset_at(epoch, task)?;
+            sinks_hold(job, ledger, task, next, Some(false))
+                .map_err(|d| missing(format!("{d}, below checkpoint {epoch} (completed)")))?;
+        }
+    }
+    if ending.state == State::Finished {
         for &task in &sources {
             let Some(end) = partitions.end_of(task) else {
                 return Err(missing(format!(
                     "Finished, but {task}'s partition never ended"
                 )));
             };
-            sinks_hold(job, ledger, task, end)
+            sinks_hold(job, ledger, task, end, None)
                 .map_err(|d| missing(format!("{d}, though the job Finished")))?;
         }
     }
     Ok(())
 }
 
-/// Whether every two-phase-commit sink holds every record of `source`'s partition below
-/// `next`; if not, which record is missing where.
-fn sinks_hold(job: &Job, ledger: &SinkLedger, source: TaskId, next: u64) -> Result<(), String> {
+/// Whether every sink (only those with two-phase commit, or only those without, when
+/// `two_phase` says) holds every record of `source`'s partition below `next`; if not, which
+/// record is missing where.
+fn sinks_hold(
+    job: &Job,
+    ledger: &SinkLedger,
+    source: TaskId,
+    next: u64,
+    two_phase: Option<bool>,
+) -> Result<(), String> {
     let partition = Partition::of_source(source);
     for (i, op) in job.operators.iter().enumerate() {
-        if op.kind
-            != (OperatorKind::Sink {
-                two_phase_commit: true,
-            })
-        {
+        let OperatorKind::Sink { two_phase_commit } = op.kind else {
+            continue;
+        };
+        if two_phase.is_some_and(|t| t != two_phase_commit) {
             continue;
         }
         let sink = OperatorId(i as u32);
@@ -173,7 +196,7 @@ fn sinks_hold(job: &Job, ledger: &SinkLedger, source: TaskId, next: u64) -> Resu
             )
         }) {
             return Err(format!(
-                "sink {} never committed {partition}@{offset}",
+                "sink {} never delivered {partition}@{offset}",
                 op.name
             ));
         }
@@ -236,16 +259,13 @@ mod tests {
             .commit(OUT, t1, &[rec(0), rec(2)])
             .expect("distinct records");
         let parts = Partitions::default();
-        let check = |restore, ledger: &SinkLedger| {
-            end_of_run(
-                &job,
-                State::Stopped,
+        let check = |restore: Option<RestorePoint>, ledger: &SinkLedger| {
+            let ending = Ending {
+                state: State::Stopped,
                 restore,
-                &store,
-                &parts,
-                ledger,
-                Time(9),
-            )
+                last_completed: restore.map(|r| r.epoch),
+            };
+            end_of_run(&job, &ending, &store, &parts, ledger, Time(9))
         };
         let failure = check(point(true), &ledger).unwrap_err();
         assert_eq!(failure.property, Property::ExactlyOnce);
@@ -266,7 +286,12 @@ mod tests {
         let mut parts = Partitions::default();
         let mut ledger = SinkLedger::default();
         let check = |parts: &Partitions, ledger: &SinkLedger| {
-            end_of_run(&job, State::Finished, None, &store, parts, ledger, Time(9))
+            let ending = Ending {
+                state: State::Finished,
+                restore: None,
+                last_completed: None,
+            };
+            end_of_run(&job, &ending, &store, parts, ledger, Time(9))
         };
         assert!(check(&parts, &ledger).is_err(), "no partition ended");
         let w = Workload {
@@ -323,5 +348,46 @@ mod tests {
             keyed_state(&job, Epoch(4), &store, Time(1)).is_err(),
             "no such checkpoint"
         );
+    }
+
+    #[test]
+    fn a_sink_without_two_phase_commit_wrote_everything_below_a_completed_checkpoint() {
+        let job = Job::builder("plain", 1)
+            .source("src", 1)
+            .operator(
+                "out",
+                OperatorKind::Sink {
+                    two_phase_commit: false,
+                },
+                1,
+            )
+            .edge("src", "out")
+            .build()
+            .expect("a valid job");
+        let mut store = CheckpointStore::default();
+        store.put(Epoch(2), SRC, TaskSnapshot::Source { next_offset: 2 });
+        let mut ledger = SinkLedger::default();
+        ledger.write(OUT, rec(0));
+        // A graceful drain leaves no restore point; the last completed checkpoint counts.
+        let ending = Ending {
+            state: State::Stopped,
+            restore: None,
+            last_completed: Some(Epoch(2)),
+        };
+        let check = |ledger: &SinkLedger| {
+            end_of_run(
+                &job,
+                &ending,
+                &store,
+                &Partitions::default(),
+                ledger,
+                Time(9),
+            )
+        };
+        let failure = check(&ledger).unwrap_err();
+        assert!(failure.detail.contains("op0#p0@1"), "{}", failure.detail);
+        ledger.write(OUT, rec(1));
+        ledger.write(OUT, rec(1));
+        assert_eq!(check(&ledger), Ok(()), "twice is fine: at least once");
     }
 }

@@ -17,7 +17,7 @@ mod data;
 mod machines;
 
 pub use bounds::{RecoveryClock, StopClock};
-pub use data::{end_of_run, keyed_state};
+pub use data::{end_of_run, keyed_state, Ending};
 pub use machines::{
     claimed_generation, controller_step, fencing, needless_escalation, timers_before_inputs,
 };

@@ -78,16 +78,13 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
         if let Some((state, at)) = terminal(&c, now) {
             let checked = {
                 let s = world.lock();
-                let (job, restore) = (&s.scenario.job, c.restore_point());
-                oracle::end_of_run(
-                    job,
+                let ending = oracle::Ending {
                     state,
-                    restore,
-                    &s.checkpoints,
-                    &s.partitions,
-                    &s.ledger,
-                    at,
-                )
+                    restore: c.restore_point(),
+                    last_completed: c.status().last_completed,
+                };
+                let job = &s.scenario.job;
+                oracle::end_of_run(job, &ending, &s.checkpoints, &s.partitions, &s.ledger, at)
             };
             if let Err(f) = checked {
                 world.fail(f);
