@@ -3,13 +3,25 @@
 //! One seed derives a whole world ([`scenario::Scenario`]): a job, its configuration, a
 //! workload, a stop plan, and which faults strike how often. The world runs the real core
 //! machines — one controller, one worker machine per worker incarnation — on madsim's
-//! executor and clock, over the simulator's own links and stores (the environment), and every step is
-//! checked by oracles that name the property they guard.
+//! executor and clock, over the simulator's own links and stores ([`env`](mod@env)), and every step is
+//! checked by oracles that name the property they guard ([`oracle`]).
 //!
-//! The crate has two builds. The normal build holds the pure parts (scenarios, the
-//! environment, oracles) and the command line; the simulation build, with
-//! `RUSTFLAGS="--cfg madsim"` and its own target dir (`sim/quiesce-sim` sets both), adds the
-//! world that runs them.
+//! The parts, from the bottom up:
+//!
+//! - [`choices`]: one seeded stream per concern, so that one concern's draws never shift
+//!   another's.
+//! - [`scenario`]: the world a seed describes, pure data (`quiesce-sim scenario --seed S`).
+//! - [`env`](mod@env): the environment, pure and sans-IO: FIFO links with delays, clogs and resets,
+//!   the checkpoint, metadata and sink stores, the sources' connectors, the outcomes of
+//!   effects.
+//! - [`oracle`]: failures as values (class, property, detail, time) and the pure checks.
+//! - `world` (simulation build only): the nodes on madsim, their run loops, the nemesis.
+//! - [`runner`], [`coverage`], [`planted`]: sweeps, what they exercised, the known bugs they
+//!   can plant.
+//!
+//! The crate has two builds. The normal build holds the pure parts and the command line; the
+//! simulation build, with `RUSTFLAGS="--cfg madsim"` and its own target dir (`sim/quiesce-sim`
+//! sets both), adds the world that runs them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -393,10 +393,12 @@ fn draw_fault(s: &mut Stream, kind: FaultKind, job: &Job) -> Fault {
         },
         _ => {
             let tasks: Vec<TaskId> = job.tasks().collect();
-            let task = s.pick(&tasks).copied().unwrap_or(TaskId {
+            // A valid job has a task; the first one stands in should it have none.
+            let first = TaskId {
                 operator: quiesce_core::OperatorId(0),
                 subtask: 0,
-            });
+            };
+            let task = s.pick(&tasks).copied().unwrap_or(first);
             Fault::TaskFails { task }
         }
     }
