@@ -45,7 +45,7 @@ fn draw_restart(s: &mut Stream) -> RestartStrategy {
     match s.range(0, 2) {
         0 => RestartStrategy::FixedDelay {
             delay_ms: s.range(0, 10_000),
-            max_restarts: s.range_u32(0, 10),
+            max_restarts: s.range_u32(0, 20),
         },
         1 => {
             let initial_delay_ms = s.range(1, 5_000);
@@ -53,12 +53,12 @@ fn draw_restart(s: &mut Stream) -> RestartStrategy {
                 initial_delay_ms,
                 max_delay_ms: s.range(initial_delay_ms, 60_000),
                 jitter_percent: s.range(0, 100) as u8,
-                max_restarts: s.range_u32(0, 10),
+                max_restarts: s.range_u32(0, 20),
             }
         }
         _ => RestartStrategy::FailureRate {
             delay_ms: s.range(0, 10_000),
-            max_failures: s.range_u32(0, 5),
+            max_failures: s.range_u32(0, 10),
             window_ms: s.range(1_000, 300_000),
         },
     }

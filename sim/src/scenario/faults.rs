@@ -166,14 +166,14 @@ impl FaultKind {
     /// The range a rate is drawn from, when the kind is on.
     fn rate_range(self) -> (u32, u32) {
         match self.unit() {
-            RateUnit::PerMinute => (1, 6),
+            RateUnit::PerMinute => (1, 4),
             RateUnit::PerMille => (1, 20),
             RateUnit::ExtraMs => (5, 500),
             RateUnit::Percent => match self {
                 // A share of every incarnation, every start or every kill: rare is enough.
                 FaultKind::IgnoresStop
                 | FaultKind::SchedulerStartFails
-                | FaultKind::KillNeverConfirmed => (5, 30),
+                | FaultKind::KillNeverConfirmed => (1, 10),
                 _ => (2, 40),
             },
         }

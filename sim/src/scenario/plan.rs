@@ -80,11 +80,12 @@ const MODES: [StopMode; 4] = [
 ];
 
 impl StopPlan {
-    /// A plan of one of six patterns: no request before the closing stop, one request, an
-    /// escalation chain, a request followed by a weaker or equal one, a request while the
-    /// first generation is still being scheduled, or one during the first recovery.
+    /// On half the seeds no request before the closing stop (so that the run reaches the
+    /// liveness phase); on the others one of five patterns: one request, an escalation chain,
+    /// a request followed by a weaker or equal one, a request while the first generation is
+    /// still being scheduled, or one during the first recovery.
     pub fn draw(s: &mut Stream, chaos_ms: u64) -> StopPlan {
-        let pattern = s.range(0, 5);
+        let pattern = if s.percent(50) { 0 } else { s.range(1, 5) };
         let mode = |s: &mut Stream| MODES[s.range(0, 3) as usize];
         let at = |s: &mut Stream| StopAt::Time {
             at_ms: s.range(1, chaos_ms),
