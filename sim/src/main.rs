@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use quiesce_sim::planted::Planted;
-use quiesce_sim::runner::Sweep;
+use quiesce_sim::runner::{Shard, Sweep};
 use quiesce_sim::scenario::{Options, Scenario};
 use std::process::ExitCode;
 
@@ -65,6 +65,10 @@ enum Command {
         /// Print what the seeds exercised: transitions, events, refusals, faults that struck.
         #[arg(long)]
         coverage: bool,
+        /// Run only shard K of N of the seeds (`--shard 2/4`): N machines with K = 1..N split a
+        /// sweep with nothing run twice.
+        #[arg(long, value_parser = Shard::parse)]
+        shard: Option<Shard>,
         /// Seeds run at once, each on a thread of its own (results are reported in seed order
         /// whatever the count).
         #[arg(long, default_value_t = 1)]
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
             verbose,
             check_determinism,
             coverage,
+            shard,
             jobs,
         } => {
             let planted = match mutant.as_deref().map(|m| (m, Planted::from_name(m))) {
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
                 opt_in_faults,
                 fail_fast,
                 check_determinism,
+                shard: shard.unwrap_or_default(),
             };
             sweep_or_refuse(&sweep, jobs, verbose, coverage)
         }
@@ -151,7 +157,13 @@ fn sweep_or_refuse(_: &Sweep, _: usize, _: bool, _: bool) -> ExitCode {
 #[cfg(madsim)]
 fn sweep_or_refuse(sweep: &Sweep, jobs: usize, verbose: bool, coverage: bool) -> ExitCode {
     use quiesce_sim::scenario::seconds;
+    let (total, mut done) = (sweep.len(), 0u64);
     let summary = quiesce_sim::runner::run(sweep, jobs, |r| {
+        // A plain line per tenth of the sweep, on stderr: readable in a terminal and in a log.
+        done += 1;
+        if total >= 100 && done * 10 / total != (done - 1) * 10 / total {
+            eprintln!("progress: {done}/{total} seeds");
+        }
         if let (true, Ok(state)) = (verbose, &r.outcome) {
             let (at, steps) = (seconds(r.simulated_ms), r.steps);
             println!("pass seed {} {state:?} at {at}, {steps} core steps", r.seed);

@@ -33,9 +33,69 @@ pub struct Sweep {
     pub fail_fast: bool,
     /// Run every seed twice and compare the runs' hashes.
     pub check_determinism: bool,
+    /// Which share of the seeds this machine runs.
+    pub shard: Shard,
+}
+
+/// Shard `index` (0-based) of `count`: the seeds whose place in the sweep is `index` modulo
+/// `count`. The shards of a sweep split it with nothing run twice and nothing left out,
+/// whatever each machine's `--jobs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which one, from 0.
+    pub index: u64,
+    /// Of how many.
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Parses `K/N` (1-based K, as people count shards: `1/4` to `4/4`).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not K/N"))?;
+        let k: u64 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("{k:?} is not a number"))?;
+        let n: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("{n:?} is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(format!("shard {k}/{n}: K must be 1 to N"));
+        }
+        Ok(Shard {
+            index: k - 1,
+            count: n,
+        })
+    }
 }
 
 impl Sweep {
+    /// How many seeds this shard of the sweep runs.
+    pub fn len(&self) -> u64 {
+        let Shard { index, count } = self.shard;
+        self.seeds.saturating_sub(index).div_ceil(count.max(1))
+    }
+
+    /// Whether this shard runs no seed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `j`-th seed this shard runs.
+    pub fn seed(&self, j: u64) -> u64 {
+        let place = self.shard.index + j * self.shard.count.max(1);
+        self.start_seed.wrapping_add(place)
+    }
+
     /// The command that runs `seed` alone, as this sweep ran it.
     pub fn reproduce(&self, seed: u64) -> String {
         let mut cmd = format!("sim/quiesce-sim run --seeds 1 --start-seed {seed}");
@@ -241,10 +301,10 @@ pub fn run(sweep: &Sweep, jobs: usize, mut each: impl FnMut(&SeedResult)) -> Sum
             let (tx, next, stop) = (tx.clone(), &next, &stop);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= sweep.seeds || stop.load(Ordering::Relaxed) {
+                if i >= sweep.len() || stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let seed = sweep.start_seed.wrapping_add(i);
+                let seed = sweep.seed(i);
                 let mut result = run_seed(sweep, seed);
                 if sweep.check_determinism {
                     result = recheck(sweep, result);
@@ -326,10 +386,40 @@ mod tests {
             opt_in_faults: true,
             fail_fast: false,
             check_determinism: false,
+            shard: Shard::default(),
         };
         assert_eq!(
             sweep.reproduce(42),
             "sim/quiesce-sim run --seeds 1 --start-seed 42 --opt-in-faults"
         );
+    }
+
+    #[test]
+    fn shards_split_a_sweep_with_nothing_twice_and_nothing_left_out() {
+        assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 1, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        for (seeds, count) in [(10, 3), (9, 3), (2, 4), (0, 2), (7, 1)] {
+            let mut all = Vec::new();
+            for index in 0..count {
+                let sweep = Sweep {
+                    start_seed: 100,
+                    seeds,
+                    planted: None,
+                    opt_in_faults: false,
+                    fail_fast: false,
+                    check_determinism: false,
+                    shard: Shard { index, count },
+                };
+                all.extend((0..sweep.len()).map(|j| sweep.seed(j)));
+            }
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                (100..100 + seeds).collect::<Vec<_>>(),
+                "{seeds} in {count}"
+            );
+        }
     }
 }

@@ -34,6 +34,7 @@ mod simulation {
             opt_in_faults: false,
             fail_fast: false,
             check_determinism: false,
+            shard: Default::default(),
         }
     }
 
