@@ -32,5 +32,6 @@ pub mod oracle;
 pub mod planted;
 pub mod runner;
 pub mod scenario;
+pub mod tracefile;
 #[cfg(madsim)]
 pub mod world;

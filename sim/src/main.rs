@@ -65,6 +65,10 @@ enum Command {
         /// Print what the seeds exercised: transitions, events, refusals, faults that struck.
         #[arg(long)]
         coverage: bool,
+        /// Write the controller's trace of every failing seed into this directory (the seed is
+        /// run again, recording; it must take the same steps).
+        #[arg(long)]
+        traces: Option<std::path::PathBuf>,
         /// Run only shard K of N of the seeds (`--shard 2/4`): N machines with K = 1..N split a
         /// sweep with nothing run twice.
         #[arg(long, value_parser = Shard::parse)]
@@ -76,6 +80,12 @@ enum Command {
     },
     /// List the known bugs `--mutant` can switch on, with the property that must catch each.
     Mutants,
+    /// Replay a controller trace (written by `run --traces DIR`) from the file alone: every
+    /// output is checked against the recorded one; prints the controller's decisions.
+    Replay {
+        /// The trace file.
+        trace: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,6 +105,29 @@ fn main() -> ExitCode {
                 print!("{s}");
             }
             ExitCode::SUCCESS
+        }
+        Command::Replay { trace } => {
+            let text = match std::fs::read_to_string(&trace) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("quiesce-sim: {}: {e}", trace.display());
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            match quiesce_sim::tracefile::replay_text(&text) {
+                Ok(replayed) => {
+                    print!("{}", replayed.timeline_text());
+                    println!(
+                        "replayed {} steps: every output as recorded",
+                        replayed.steps
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("quiesce-sim: {}: {e}", trace.display());
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Mutants => {
             let all = Planted::all();
@@ -117,6 +150,7 @@ fn main() -> ExitCode {
             verbose,
             check_determinism,
             coverage,
+            traces,
             shard,
             jobs,
         } => {
@@ -137,9 +171,25 @@ fn main() -> ExitCode {
                 check_determinism,
                 shard: shard.unwrap_or_default(),
             };
-            sweep_or_refuse(&sweep, jobs, verbose, coverage)
+            let report = Report {
+                verbose,
+                coverage,
+                traces,
+            };
+            sweep_or_refuse(&sweep, jobs, &report)
         }
     }
+}
+
+/// What a sweep prints beyond its failures and summary.
+#[cfg_attr(not(madsim), allow(dead_code))]
+struct Report {
+    /// A line for every seed.
+    verbose: bool,
+    /// The coverage table.
+    coverage: bool,
+    /// Where to write failing seeds' traces.
+    traces: Option<std::path::PathBuf>,
 }
 
 /// What a normal build says when asked to simulate.
@@ -149,13 +199,13 @@ cannot simulate; run `sim/quiesce-sim run ...`, which builds it with \
 RUSTFLAGS=\"--cfg madsim\" in target/sim";
 
 #[cfg(not(madsim))]
-fn sweep_or_refuse(_: &Sweep, _: usize, _: bool, _: bool) -> ExitCode {
+fn sweep_or_refuse(_: &Sweep, _: usize, _: &Report) -> ExitCode {
     eprintln!("{NOT_SIMULATION}");
     ExitCode::from(EXIT_USAGE)
 }
 
 #[cfg(madsim)]
-fn sweep_or_refuse(sweep: &Sweep, jobs: usize, verbose: bool, coverage: bool) -> ExitCode {
+fn sweep_or_refuse(sweep: &Sweep, jobs: usize, report: &Report) -> ExitCode {
     use quiesce_sim::scenario::seconds;
     let (total, mut done) = (sweep.len(), 0u64);
     let summary = quiesce_sim::runner::run(sweep, jobs, |r| {
@@ -164,16 +214,25 @@ fn sweep_or_refuse(sweep: &Sweep, jobs: usize, verbose: bool, coverage: bool) ->
         if total >= 100 && done * 10 / total != (done - 1) * 10 / total {
             eprintln!("progress: {done}/{total} seeds");
         }
-        if let (true, Ok(state)) = (verbose, &r.outcome) {
+        if let (true, Ok(state)) = (report.verbose, &r.outcome) {
             let (at, steps) = (seconds(r.simulated_ms), r.steps);
             println!("pass seed {} {state:?} at {at}, {steps} core steps", r.seed);
         }
         if let Err(f) = &r.outcome {
             println!("FAIL seed {} {f}", r.seed);
             println!("  reproduce: {}", sweep.reproduce(r.seed));
+            if let Some(dir) = &report.traces {
+                match quiesce_sim::runner::write_trace(sweep, r, dir) {
+                    Ok(path) => {
+                        let path = path.display();
+                        println!("  trace:     {path} (quiesce-sim replay {path})");
+                    }
+                    Err(e) => println!("  trace:     not written: {e}"),
+                }
+            }
         }
     });
-    if coverage {
+    if report.coverage {
         print!("{}", summary.coverage);
     }
     println!("{summary}");

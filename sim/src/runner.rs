@@ -337,6 +337,51 @@ pub fn run(sweep: &Sweep, jobs: usize, mut each: impl FnMut(&SeedResult)) -> Sum
     summary
 }
 
+/// Runs `result`'s seed again, recording the controller's steps, and writes its trace to
+/// `dir/seed-S.jsonl`. The re-run must take the very steps the first run took (same hash).
+#[cfg(madsim)]
+pub fn write_trace(
+    sweep: &Sweep,
+    result: &SeedResult,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, String> {
+    use crate::oracle::Check;
+    use crate::scenario::{Options, Scenario};
+    use crate::tracefile;
+    use quiesce_core::trace::Outcome;
+    let options = Options {
+        opt_in_faults: sweep.opt_in_faults,
+    };
+    let scenario = Scenario::generate(result.seed, options);
+    let planted = sweep.planted;
+    let copy = scenario.clone();
+    let (report, steps) = std::thread::spawn(move || crate::world::run_recorded(&copy, planted))
+        .join()
+        .map_err(|p| format!("the recorded re-run panicked: {}", panic_text(p.as_ref())))?;
+    if report.hash != result.hash {
+        return Err(format!(
+            "the recorded re-run took other steps (hash {:016x}, first {:016x})",
+            report.hash, result.hash
+        ));
+    }
+    let outcome = match &result.outcome {
+        Err(f) => match f.property {
+            Check::Property(property) => Outcome::CheckFailed {
+                property,
+                detail: f.detail.clone(),
+            },
+            _ => Outcome::Ended,
+        },
+        Ok(_) => Outcome::Ended,
+    };
+    let setup = tracefile::controller_setup(&scenario, planted);
+    let text = tracefile::write(setup, &steps, outcome)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("seed-{}.jsonl", result.seed));
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

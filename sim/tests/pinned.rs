@@ -95,6 +95,29 @@ mod simulation {
         assert_ne!(hash(13), alone);
     }
 
+    /// A failing seed's controller trace is written from a recorded re-run that takes the same
+    /// steps, and replays from the file alone, every output as recorded.
+    #[cfg(feature = "mutants")]
+    #[test]
+    fn a_failing_seed_writes_a_trace_that_replays() {
+        let planted = Planted::from_name("accept-old-generation-ack").expect("a known bug");
+        let s = sweep(Some(planted));
+        let failing = (0..100)
+            .map(|seed| run_seed(&s, seed))
+            .find(|r| r.outcome.is_err())
+            .expect("the bug is found within 100 seeds");
+        let dir = std::env::temp_dir().join(format!("quiesce-sim-trace-{}", std::process::id()));
+        let path = quiesce_sim::runner::write_trace(&s, &failing, &dir).expect("written");
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let replayed = quiesce_sim::tracefile::replay_text(&text).expect("replays");
+        assert!(replayed.steps > 0);
+        assert!(
+            text.contains("stale_generation_inert"),
+            "the footer names the property"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A sweep reports the same results, in seed order, whatever its number of jobs.
     #[test]
     fn a_sweep_is_the_same_on_any_number_of_jobs() {

@@ -7,12 +7,11 @@ use super::shared::{ToController, World};
 use super::wait::{wait, Timed};
 use crate::env::{End, Inbox, Kill};
 use crate::oracle::{self, RecoveryClock, StopClock};
-use crate::planted::Planted;
 use crate::scenario::{Scenario, StopAt};
+use crate::tracefile::controller_setup;
 use quiesce_core::controller::Controller;
-use quiesce_core::{
-    ControllerSetup, Event, Input, Output, Reason, RequestId, State, Time, WorkerInput,
-};
+use quiesce_core::trace::Step;
+use quiesce_core::{Event, Input, Output, Reason, RequestId, State, Time, WorkerInput};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -38,23 +37,13 @@ pub enum Local {
     Cleaned(quiesce_core::Epoch),
 }
 
-/// Builds the controller of `scenario`, with the known bug `planted` if it is a controller's.
-pub fn setup(scenario: &Scenario, planted: Option<Planted>) -> ControllerSetup {
-    let setup = ControllerSetup::new(scenario.job.clone(), scenario.config, Time(0));
-    match planted {
-        #[cfg(feature = "mutants")]
-        Some(Planted::Controller(m)) => setup.with_mutant(m),
-        _ => setup,
-    }
-}
-
 /// Runs the controller until it ends or the run is over.
 pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
     let (scenario, planted) = {
         let s = world.lock();
         (s.scenario.clone(), s.planted)
     };
-    let mut c = match Controller::new(setup(&scenario, planted)) {
+    let mut c = match Controller::new(controller_setup(&scenario, planted)) {
         Ok(c) => c,
         Err(e) => {
             let at = world.now();
@@ -127,6 +116,9 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             let before = c.status();
             c.handle_timeout(now);
             world.step(now, "controller timeout");
+            if let Some(steps) = world.lock().recording.as_mut() {
+                steps.push(Step::Timeout { at: now });
+            }
             if let Err(f) = oracle::controller_step(&before, None, &c, now) {
                 world.fail(f);
             }
@@ -192,6 +184,12 @@ fn handle(world: &World, c: &mut Controller, now: Time, input: Input, stops: &mu
     let before = c.status();
     let result = c.handle(now, input.clone());
     world.step(now, (&input, &result));
+    if let Some(steps) = world.lock().recording.as_mut() {
+        steps.push(Step::Input {
+            at: now,
+            input: input.clone(),
+        });
+    }
     if let Err(f) = oracle::controller_step(&before, Some((&input, &result)), c, now) {
         world.fail(f);
     }

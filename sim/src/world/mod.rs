@@ -22,7 +22,8 @@ use crate::oracle::Failure;
 use crate::planted::Planted;
 use crate::scenario::Scenario;
 use madsim::runtime::{Handle, Runtime};
-use quiesce_core::{State, Time};
+use quiesce_core::trace::Step;
+use quiesce_core::{Input, State, Time};
 use shared::{Shared, World};
 use std::sync::Arc;
 
@@ -57,6 +58,24 @@ pub struct RunReport {
 /// Runs `scenario` (with the known bug `planted`, if any) in a fresh runtime seeded with the
 /// scenario's seed. Panics of the core or the world are the caller's to catch.
 pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
+    run_with(scenario, planted, false).0
+}
+
+/// Like [`run`], also keeping the controller's steps (to write its trace), which costs a
+/// clone of every input: for re-running a failed seed, not for sweeps.
+pub fn run_recorded(
+    scenario: &Scenario,
+    planted: Option<Planted>,
+) -> (RunReport, Vec<Step<Input>>) {
+    let (report, steps) = run_with(scenario, planted, true);
+    (report, steps.unwrap_or_default())
+}
+
+fn run_with(
+    scenario: &Scenario,
+    planted: Option<Planted>,
+    record: bool,
+) -> (RunReport, Option<Vec<Step<Input>>>) {
     let scenario = Arc::new(scenario.clone());
     let runtime = Runtime::with_seed_and_config(scenario.seed, madsim::Config::default());
     let seed = scenario.seed;
@@ -84,6 +103,7 @@ pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
             hash: 0,
             coverage: Default::default(),
             controller_stalls: Vec::new(),
+            recording: record.then(Vec::new),
         });
         let node = Handle::current().create_node().name("controller").build();
         let controller = node.spawn(controller_node::run(world.clone(), rx));
@@ -99,7 +119,7 @@ pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
             (None, Some((state, _))) => Verdict::Passed(state),
             (None, None) => Verdict::Failed(supervisor::unended(&scenario, now)),
         };
-        RunReport {
+        let report = RunReport {
             seed,
             verdict,
             simulated_ms: now.0,
@@ -107,6 +127,7 @@ pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
             incarnations: s.incarnations.len() as u64,
             hash: s.hash,
             coverage: std::mem::take(&mut s.coverage),
-        }
+        };
+        (report, s.recording.take())
     })
 }

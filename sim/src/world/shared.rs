@@ -15,6 +15,7 @@ use crate::planted::Planted;
 use crate::scenario::{FaultKind, Scenario};
 use madsim::task::NodeId;
 use madsim::time::{Duration, Instant};
+use quiesce_core::trace::Step;
 use quiesce_core::worker::WorkerInput;
 use quiesce_core::{Generation, Input, State, Time, WorkerId};
 use std::collections::BTreeSet;
@@ -99,6 +100,8 @@ pub struct Shared {
     pub coverage: Coverage,
     /// When the controller's process stood still, `[from, to)`.
     pub controller_stalls: Vec<(Time, Time)>,
+    /// The controller's steps, when the run records them (to write its trace).
+    pub recording: Option<Vec<Step<Input>>>,
 }
 
 use crate::runner::STEP_BUDGET;
