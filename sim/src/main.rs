@@ -207,34 +207,112 @@ fn sweep_or_refuse(_: &Sweep, _: usize, _: &Report) -> ExitCode {
 #[cfg(madsim)]
 fn sweep_or_refuse(sweep: &Sweep, jobs: usize, report: &Report) -> ExitCode {
     use quiesce_sim::scenario::seconds;
-    let (total, mut done) = (sweep.len(), 0u64);
+    let mut progress = Progress::new(sweep.len());
     let summary = quiesce_sim::runner::run(sweep, jobs, |r| {
-        // A plain line per tenth of the sweep, on stderr: readable in a terminal and in a log.
-        done += 1;
-        if total >= 100 && done * 10 / total != (done - 1) * 10 / total {
-            eprintln!("progress: {done}/{total} seeds");
-        }
         if let (true, Ok(state)) = (report.verbose, &r.outcome) {
             let (at, steps) = (seconds(r.simulated_ms), r.steps);
-            println!("pass seed {} {state:?} at {at}, {steps} core steps", r.seed);
+            progress.println(format!(
+                "pass seed {} {state:?} at {at}, {steps} core steps",
+                r.seed
+            ));
         }
         if let Err(f) = &r.outcome {
-            println!("FAIL seed {} {f}", r.seed);
-            println!("  reproduce: {}", sweep.reproduce(r.seed));
+            let mut text = format!(
+                "FAIL seed {} {f}\n  reproduce: {}",
+                r.seed,
+                sweep.reproduce(r.seed)
+            );
             if let Some(dir) = &report.traces {
                 match quiesce_sim::runner::write_trace(sweep, r, dir) {
                     Ok(path) => {
                         let path = path.display();
-                        println!("  trace:     {path} (quiesce-sim replay {path})");
+                        text += &format!("\n  trace:     {path} (quiesce-sim replay {path})");
                     }
-                    Err(e) => println!("  trace:     not written: {e}"),
+                    Err(e) => text += &format!("\n  trace:     not written: {e}"),
                 }
             }
+            progress.println(text);
         }
+        progress.seed_done(r.outcome.is_err());
     });
+    progress.finish();
     if report.coverage {
         print!("{}", summary.coverage);
     }
     println!("{summary}");
     ExitCode::from(summary.exit_code())
+}
+
+/// A sweep's progress on stderr: a bar on a terminal, a plain line per tenth of the sweep
+/// otherwise (readable in a CI log). Lines about seeds go to stdout, above the bar.
+#[cfg(madsim)]
+enum Progress {
+    Bar {
+        bar: indicatif::ProgressBar,
+        failed: u64,
+    },
+    Lines {
+        total: u64,
+        done: u64,
+        failed: u64,
+    },
+}
+
+#[cfg(madsim)]
+impl Progress {
+    fn new(total: u64) -> Progress {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Progress::Lines {
+                total,
+                done: 0,
+                failed: 0,
+            };
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        // The template is a constant known to parse.
+        let style = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("a valid progress template");
+        bar.set_style(style);
+        Progress::Bar { bar, failed: 0 }
+    }
+
+    fn println(&self, text: String) {
+        match self {
+            Progress::Bar { bar, .. } => bar.suspend(|| println!("{text}")),
+            Progress::Lines { .. } => println!("{text}"),
+        }
+    }
+
+    fn seed_done(&mut self, failed_now: bool) {
+        match self {
+            Progress::Bar { bar, failed } => {
+                bar.inc(1);
+                if failed_now {
+                    *failed += 1;
+                    bar.set_message(format!("{failed} failed"));
+                }
+            }
+            Progress::Lines {
+                total,
+                done,
+                failed,
+            } => {
+                *done += 1;
+                *failed += u64::from(failed_now);
+                let tenth = |n: u64| n * 10 / *total;
+                if *total >= 100 && tenth(*done) != tenth(*done - 1) {
+                    eprintln!("progress: {done}/{total} seeds, {failed} failed");
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Progress::Bar { bar, .. } = self {
+            bar.finish_and_clear();
+        }
+    }
 }
