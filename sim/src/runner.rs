@@ -210,13 +210,18 @@ impl fmt::Display for Summary {
 #[cfg(madsim)]
 pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
     use crate::scenario::{Options, Scenario};
-    use crate::world::{self, Verdict};
-    use quiesce_core::{Property, Time};
     let options = Options {
         opt_in_faults: sweep.opt_in_faults,
     };
-    let scenario = Scenario::generate(seed, options);
-    let planted = sweep.planted;
+    run_scenario(Scenario::generate(seed, options), sweep.planted)
+}
+
+/// Runs `scenario` (drawn from a seed, or edited by `shrink`) like [`run_seed`].
+#[cfg(madsim)]
+pub fn run_scenario(scenario: crate::scenario::Scenario, planted: Option<Planted>) -> SeedResult {
+    use crate::world::{self, Verdict};
+    use quiesce_core::{Property, Time};
+    let seed = scenario.seed;
     let joined = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || world::run(&scenario, planted))
@@ -345,41 +350,67 @@ pub fn write_trace(
     result: &SeedResult,
     dir: &std::path::Path,
 ) -> Result<std::path::PathBuf, String> {
-    use crate::oracle::Check;
     use crate::scenario::{Options, Scenario};
-    use crate::tracefile;
-    use quiesce_core::trace::Outcome;
     let options = Options {
         opt_in_faults: sweep.opt_in_faults,
     };
     let scenario = Scenario::generate(result.seed, options);
-    let planted = sweep.planted;
+    let recorded = recorded_trace(&scenario, sweep.planted)?;
+    if recorded.report.hash != result.hash {
+        return Err(format!(
+            "the recorded re-run took other steps (hash {:016x}, first {:016x})",
+            recorded.report.hash, result.hash
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("seed-{}.jsonl", result.seed));
+    std::fs::write(&path, recorded.text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// A run recorded, with its controller's trace.
+#[cfg(madsim)]
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// How the run went.
+    pub report: crate::world::RunReport,
+    /// The controller's steps.
+    pub steps: Vec<quiesce_core::trace::Step<quiesce_core::Input>>,
+    /// The trace file's text.
+    pub text: String,
+}
+
+/// Runs `scenario` recording the controller's steps (on a fresh thread), and makes its trace.
+#[cfg(madsim)]
+pub fn recorded_trace(
+    scenario: &crate::scenario::Scenario,
+    planted: Option<Planted>,
+) -> Result<Recorded, String> {
+    use crate::oracle::Check;
+    use crate::tracefile;
+    use crate::world::Verdict;
+    use quiesce_core::trace::Outcome;
     let copy = scenario.clone();
     let (report, steps) = std::thread::spawn(move || crate::world::run_recorded(&copy, planted))
         .join()
         .map_err(|p| format!("the recorded re-run panicked: {}", panic_text(p.as_ref())))?;
-    if report.hash != result.hash {
-        return Err(format!(
-            "the recorded re-run took other steps (hash {:016x}, first {:016x})",
-            report.hash, result.hash
-        ));
-    }
-    let outcome = match &result.outcome {
-        Err(f) => match f.property {
+    let outcome = match &report.verdict {
+        Verdict::Failed(f) => match f.property {
             Check::Property(property) => Outcome::CheckFailed {
                 property,
                 detail: f.detail.clone(),
             },
             _ => Outcome::Ended,
         },
-        Ok(_) => Outcome::Ended,
+        Verdict::Passed(_) => Outcome::Ended,
     };
-    let setup = tracefile::controller_setup(&scenario, planted);
-    let text = tracefile::write(setup, &steps, outcome)?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(format!("seed-{}.jsonl", result.seed));
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
+    let setup = tracefile::controller_setup(scenario, planted);
+    let text = tracefile::write(setup, scenario, planted, &steps, outcome)?;
+    Ok(Recorded {
+        report,
+        steps,
+        text,
+    })
 }
 
 #[cfg(test)]

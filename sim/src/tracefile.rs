@@ -11,9 +11,12 @@
 use crate::planted::Planted;
 use crate::scenario::Scenario;
 use quiesce_core::controller::Controller;
-use quiesce_core::trace::{replay, Line, Outcome, Recorder, Step};
+use quiesce_core::trace::{replay, Chain, EnvLine, Footer, Header, Line, Outcome, Recorder, Step};
 use quiesce_core::{ControllerSetup, Event, Input, Output, Time};
 use std::fmt::Write;
+
+/// A trace line as this writer makes it: environment events are JSON values.
+type TraceLine = Line<Controller, serde_json::Value>;
 
 /// The controller of `scenario`, with the known bug `planted` if it is a controller's.
 pub fn controller_setup(scenario: &Scenario, planted: Option<Planted>) -> ControllerSetup {
@@ -26,22 +29,36 @@ pub fn controller_setup(scenario: &Scenario, planted: Option<Planted>) -> Contro
 }
 
 /// The trace file (JSON Lines) of a controller built from `setup` and given `steps`, ending
-/// with `outcome`.
+/// with `outcome`. Its second line, right after the header, is the environment line that names
+/// the run's scenario and planted bug, so that `shrink` can run it again.
 pub fn write(
     setup: ControllerSetup,
+    scenario: &Scenario,
+    planted: Option<Planted>,
     steps: &[Step<Input>],
     outcome: Outcome,
 ) -> Result<String, String> {
     let mut text = String::new();
+    let mut chain = Chain::new();
     let mut failed = None;
-    let sink = |line: &Line<Controller>| match serde_json::to_string(line) {
+    let mut sink = |line: &TraceLine| match serde_json::to_string(line) {
         Ok(json) => {
+            chain.push(line);
             text.push_str(&json);
             text.push('\n');
         }
         Err(e) => failed = Some(e.to_string()),
     };
-    let mut r = Recorder::new(setup, sink).map_err(|e| format!("setup refused: {e}"))?;
+    sink(&Line::Header(Header::current()));
+    sink(&Line::Env(EnvLine {
+        at: Time(0),
+        event: serde_json::json!({
+            "kind": "scenario",
+            "mutant": planted.map(Planted::cli_name),
+            "scenario": scenario,
+        }),
+    }));
+    let mut r = Recorder::join(setup, &mut sink).map_err(|e| format!("setup refused: {e}"))?;
     for step in steps {
         match step {
             // A refusal is recorded in its line; the run went on after it, and so does this.
@@ -51,12 +68,19 @@ pub fn write(
         }
         r.drain();
     }
-    // The footer goes to the sink; the sink itself is of no further use.
-    let _ = r.finish(outcome);
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(text),
+    drop(r);
+    if let Some(e) = failed {
+        return Err(e);
     }
+    let footer: TraceLine = Line::Footer(Footer {
+        outcome,
+        lines: chain.lines(),
+        hash: chain.digest(),
+    });
+    let json = serde_json::to_string(&footer).map_err(|e| e.to_string())?;
+    text.push_str(&json);
+    text.push('\n');
+    Ok(text)
 }
 
 /// A trace replayed: how many steps, and the decisions (state transitions) in order.
@@ -77,7 +101,7 @@ pub fn replay_text(text: &str) -> Result<Replayed, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let line: Line<Controller> =
+        let line: TraceLine =
             serde_json::from_str(raw).map_err(|e| format!("line {}: {e}", n + 1))?;
         lines.push(line);
     }
@@ -137,8 +161,9 @@ mod tests {
 
     #[test]
     fn a_written_trace_replays_with_its_decisions() {
-        let setup = controller_setup(&Scenario::from_seed(1), None);
-        let text = write(setup, &steps(), Outcome::Ended).expect("writes");
+        let scenario = Scenario::from_seed(1);
+        let setup = controller_setup(&scenario, None);
+        let text = write(setup, &scenario, None, &steps(), Outcome::Ended).expect("writes");
         let replayed = replay_text(&text).expect("replays");
         assert_eq!(replayed.steps, 2);
         assert!(replayed.timeline[0].1.starts_with("start -> Scheduling"));
@@ -147,8 +172,9 @@ mod tests {
 
     #[test]
     fn a_corrupted_trace_is_refused_with_its_line_number() {
-        let setup = controller_setup(&Scenario::from_seed(1), None);
-        let text = write(setup, &steps(), Outcome::Ended).expect("writes");
+        let scenario = Scenario::from_seed(1);
+        let setup = controller_setup(&scenario, None);
+        let text = write(setup, &scenario, None, &steps(), Outcome::Ended).expect("writes");
         let mut lines: Vec<&str> = text.lines().collect();
         lines[2] = "{\"type\":\"step\",\"oops\":1}";
         let broken = lines.join("\n");
