@@ -18,6 +18,8 @@
 //! - `world` (simulation build only): the nodes on madsim, their run loops, the nemesis.
 //! - [`runner`], [`coverage`], [`planted`]: sweeps, what they exercised, the known bugs they
 //!   can plant.
+//! - [`tracefile`], [`shrink`]: a failing run's trace, replayed without the simulator, and
+//!   made smaller while it fails the same way.
 //!
 //! The crate has two builds. The normal build holds the pure parts and the command line; the
 //! simulation build, with `RUSTFLAGS="--cfg madsim"` and its own target dir (`sim/quiesce-sim`
@@ -32,6 +34,7 @@ pub mod oracle;
 pub mod planted;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod tracefile;
 #[cfg(madsim)]
 pub mod world;

@@ -86,6 +86,28 @@ enum Command {
         /// The trace file.
         trace: std::path::PathBuf,
     },
+    /// Shrink a failing run's trace (simulation build only): fault kinds off one by one, then
+    /// the fault plan and the environment's choices, then (for a failure of the controller's
+    /// invariants) the controller's input steps; every edit is kept only if the run still
+    /// fails the same property. Writes the smaller trace, checks that it replays, and says how
+    /// much smaller it is.
+    ///
+    /// Exit codes: 0 shrunk (or nothing could go); 1 the trace's run no longer fails as its
+    /// footer says, or the smaller trace could not be written; 2 usage, or a binary built
+    /// without `--cfg madsim`.
+    Shrink {
+        /// The trace file (written by `run --traces DIR`).
+        trace: std::path::PathBuf,
+        /// Where to write the smaller trace (default: next to it, as NAME.shrunk.jsonl).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Simulated runs to try at most (each a whole run of a candidate scenario).
+        #[arg(long, default_value_t = 500)]
+        max_runs: u64,
+        /// Replays of the controller's steps to try at most (microseconds each).
+        #[arg(long, default_value_t = 20_000)]
+        max_replays: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,6 +150,15 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Shrink {
+            trace,
+            out,
+            max_runs,
+            max_replays,
+        } => {
+            let out = out.unwrap_or_else(|| shrunk_path(&trace));
+            shrink_or_refuse(&trace, &out, max_runs, max_replays)
         }
         Command::Mutants => {
             let all = Planted::all();
@@ -197,6 +228,88 @@ struct Report {
 const NOT_SIMULATION: &str = "quiesce-sim: this binary was built without `--cfg madsim` and \
 cannot simulate; run `sim/quiesce-sim run ...`, which builds it with \
 RUSTFLAGS=\"--cfg madsim\" in target/sim";
+
+/// NAME.shrunk.jsonl beside the trace NAME.jsonl.
+fn shrunk_path(trace: &std::path::Path) -> std::path::PathBuf {
+    let stem = trace
+        .file_stem()
+        .map_or("trace".into(), |s| s.to_string_lossy());
+    trace.with_file_name(format!("{stem}.shrunk.jsonl"))
+}
+
+#[cfg(not(madsim))]
+fn shrink_or_refuse(_: &std::path::Path, _: &std::path::Path, _: u64, _: u64) -> ExitCode {
+    eprintln!("{NOT_SIMULATION}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+#[cfg(madsim)]
+fn shrink_or_refuse(
+    trace: &std::path::Path,
+    out: &std::path::Path,
+    max_runs: u64,
+    max_replays: u64,
+) -> ExitCode {
+    use quiesce_sim::shrink::{shrink, Limits};
+    let text = match std::fs::read_to_string(trace) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("quiesce-sim: {}: {e}", trace.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let limits = Limits {
+        max_runs,
+        max_replays,
+    };
+    let shrunk = match shrink(&text, limits, |line| eprintln!("shrink: {line}")) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("quiesce-sim: {}: {e}", trace.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::write(out, &shrunk.text) {
+        eprintln!("quiesce-sim: {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    print!("{}", shrink_report(&shrunk, out));
+    ExitCode::SUCCESS
+}
+
+#[cfg(madsim)]
+fn shrink_report(s: &quiesce_sim::shrink::Shrunk, out: &std::path::Path) -> String {
+    let (b, a) = (&s.before, &s.after);
+    let pct = |before: u64, after: u64| 100 * after / before.max(1);
+    let mut text = format!(
+        "still {}/{}: {}\n",
+        s.failure.class, s.failure.property, s.failure.detail
+    );
+    text += &format!(
+        "tried {} runs{} and {} replays\n",
+        s.runs,
+        if s.spent { " (the budget ran out)" } else { "" },
+        s.replays
+    );
+    text += &format!("fault kinds on:    {} -> {}\n", b.kinds, a.kinds);
+    text += &format!("planned faults:    {} -> {}\n", b.planned, a.planned);
+    text += &format!("controller steps:  {} -> {}\n", b.steps, a.steps);
+    text += &format!(
+        "trace:             {} -> {} lines, {} -> {} bytes ({} %)\n",
+        b.lines,
+        a.lines,
+        b.bytes,
+        a.bytes,
+        pct(b.bytes, a.bytes)
+    );
+    if s.controller_only {
+        text += "the controller's steps were cut in pure replay: the trace holds the controller \
+                 fed only the inputs that break the property\n";
+    }
+    let path = out.display();
+    text += &format!("wrote {path}; it replays (quiesce-sim replay {path})\n");
+    text
+}
 
 #[cfg(not(madsim))]
 fn sweep_or_refuse(_: &Sweep, _: usize, _: &Report) -> ExitCode {
