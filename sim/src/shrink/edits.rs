@@ -26,6 +26,11 @@ pub fn without_kind(scenario: &Scenario, kind: FaultKind) -> Scenario {
     s
 }
 
+/// A value [`Shrinker::lower`] made from a u32: it lies between the floor and that u32.
+fn narrow(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
 /// How long a planned fault lasts, if it lasts.
 fn duration(fault: &Fault) -> Option<u64> {
     match *fault {
@@ -50,6 +55,8 @@ fn lasting(fault: Fault, ms: u64) -> Fault {
 
 impl<F: FnMut(&str, &Scenario) -> Tried> Shrinker<F> {
     /// Shrinks `scenario`, which fails `test`; `test` is told what each candidate changed.
+    /// Every candidate `test` finds failing is taken at once (so a test may compare it with
+    /// the last one it failed, such as by the length of its run).
     pub fn new(scenario: Scenario, test: F) -> Shrinker<F> {
         Shrinker {
             best: scenario,
@@ -145,7 +152,7 @@ impl<F: FnMut(&str, &Scenario) -> Tried> Shrinker<F> {
         s.config.ttl_ms = None;
         self.keep("no time to live".into(), s);
         self.phases();
-        self.workers();
+        self.topology();
     }
 
     /// The planned faults, by delta debugging; then every planned kind left without a fault
@@ -186,10 +193,7 @@ impl<F: FnMut(&str, &Scenario) -> Tried> Shrinker<F> {
                 continue;
             };
             self.lower(&format!("{kind} rate"), rate.into(), 1, |s, v| {
-                // `v` lies between 1 and a u32 rate.
-                s.swarm
-                    .rates
-                    .insert(kind, u32::try_from(v).unwrap_or(u32::MAX));
+                s.swarm.rates.insert(kind, narrow(v));
             });
         }
     }
@@ -213,7 +217,7 @@ impl<F: FnMut(&str, &Scenario) -> Tried> Shrinker<F> {
             if !self.keep("no records".into(), s) {
                 let batch = self.best.workload.batch.into();
                 self.lower("records per batch", batch, 1, |s, v| {
-                    s.workload.batch = u32::try_from(v).unwrap_or(u32::MAX);
+                    s.workload.batch = narrow(v);
                 });
             }
         }
@@ -230,12 +234,20 @@ impl<F: FnMut(&str, &Scenario) -> Tried> Shrinker<F> {
         self.lower("chaos phase ms", chaos, floor, |s, v| s.phases.chaos_ms = v);
     }
 
-    /// Fewer workers, if the job stays valid.
-    fn workers(&mut self) {
+    /// Fewer workers and less parallelism, while the job stays valid (a planned fault of a
+    /// worker or task that no longer exists strikes nothing).
+    fn topology(&mut self) {
         let workers = self.best.job.workers.into();
         self.lower("workers", workers, 1, |s, v| {
-            s.job.workers = u32::try_from(v).unwrap_or(u32::MAX);
+            s.job.workers = narrow(v);
         });
+        for i in 0..self.best.job.operators.len() {
+            let op = &self.best.job.operators[i];
+            let what = format!("{} parallelism", op.name);
+            self.lower(&what, op.parallelism.into(), 1, |s, v| {
+                s.job.operators[i].parallelism = narrow(v);
+            });
+        }
     }
 
     /// A list of the scenario cut by delta debugging.
@@ -327,6 +339,7 @@ mod tests {
         assert_eq!((best.workload.batch, best.phases.settle_ms), (0, 0));
         assert_eq!(best.phases.chaos_ms, best.plan.faults[0].at_ms + 1);
         assert_eq!(best.job.workers, 1);
+        assert!(best.job.operators.iter().all(|o| o.parallelism == 1));
         // What was not the run's to change stays.
         assert_eq!(
             (best.seed, best.config.jitter_seed),
