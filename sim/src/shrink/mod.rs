@@ -1,6 +1,7 @@
 //! Shrinking a failing run: `quiesce-sim shrink TRACE` reads the scenario and planted bug from
 //! a trace file's second line, runs it again, and keeps every edit after which the run still
-//! fails the same way (same class, same property):
+//! fails the same way (same class, same property) in no more core steps than before, so that
+//! the trace never grows:
 //!
 //! 1. each fault kind switched off, one by one;
 //! 2. the fault plan cut by delta debugging, planned faults made shorter, rates lowered, then

@@ -55,7 +55,8 @@ pub fn shrink(
             format!("the trace plants {name:?}, a bug this binary does not know")
         })?),
     };
-    let failure = match run_scenario(file.scenario.clone(), planted).outcome {
+    let first = run_scenario(file.scenario.clone(), planted);
+    let failure = match first.outcome {
         Err(f) => f,
         Ok(state) => {
             return Err(format!(
@@ -72,16 +73,22 @@ pub fn shrink(
         "run 1: the trace's scenario fails again: {failure}"
     ));
     let target = (failure.class, failure.property);
-    let mut runs = 1;
+    let (mut runs, mut steps) = (1, first.steps);
     let shrinker = Shrinker::new(file.scenario.clone(), |what: &str, candidate| {
         if runs >= limits.max_runs {
             return Tried::OutOfBudget;
         }
         runs += 1;
-        let outcome = run_scenario(candidate.clone(), planted).outcome;
-        let same = matches!(&outcome, Err(f) if (f.class, f.property) == target);
-        let verdict = match &outcome {
-            _ if same => "still fails: kept".to_string(),
+        let r = run_scenario(candidate.clone(), planted);
+        let failed_alike = matches!(&r.outcome, Err(f) if (f.class, f.property) == target);
+        // A run that fails alike but later would make the trace longer: not smaller.
+        let same = failed_alike && r.steps <= steps;
+        let verdict = match &r.outcome {
+            _ if same => {
+                steps = r.steps;
+                "still fails: kept".to_string()
+            }
+            _ if failed_alike => format!("fails alike, but in {} core steps, not {steps}", r.steps),
             Ok(state) => format!("passes ({state:?})"),
             Err(f) => format!("fails otherwise ({}/{})", f.class, f.property),
         };
