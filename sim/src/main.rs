@@ -89,8 +89,8 @@ enum Command {
     /// Shrink a failing run's trace (simulation build only): fault kinds off one by one, then
     /// the fault plan and the environment's choices, then (for a failure of the controller's
     /// invariants) the controller's input steps; every edit is kept only if the run still
-    /// fails the same property. Writes the smaller trace, checks that it replays, and says how
-    /// much smaller it is.
+    /// fails the same property (same class) in no more core steps. Writes the smaller trace,
+    /// checks that it replays, and says how much smaller it is.
     ///
     /// Exit codes: 0 shrunk (or nothing could go); 1 the trace's run no longer fails as its
     /// footer says, or the smaller trace could not be written; 2 usage, or a binary built
