@@ -159,7 +159,8 @@ impl Effects {
     }
 
     /// The fate of a control message sent at `now_ms`: lost (per mille), held back 1 to 200 ms
-    /// (percent), or delivered. Never decided for data: data channels stay FIFO and whole.
+    /// (percent), or delivered. Never decided for data: data channels stay FIFO, and lose
+    /// items only to a reset, which breaks the channel.
     pub fn control(&mut self, scenario: &Scenario, now_ms: u64) -> Control {
         if let Some(per_mille) = scenario.rate_at(FaultKind::ControlLoss, now_ms) {
             if self.stream(FaultKind::ControlLoss).per_mille(per_mille) {

@@ -55,6 +55,19 @@ impl LinkId {
             },
         ]
     }
+
+    /// Every link worker slot `w` is an end of, in a world of `workers` slots: its two control
+    /// links, and the data links to and from every other slot (data between tasks of one
+    /// worker never leaves it).
+    pub fn of_worker(w: WorkerId, workers: u32) -> Vec<LinkId> {
+        let mut links = LinkId::control(w).to_vec();
+        for other in (0..workers).map(WorkerId).filter(|&o| o != w) {
+            let (me, them) = (End::Worker(w), End::Worker(other));
+            links.push(LinkId { from: me, to: them });
+            links.push(LinkId { from: them, to: me });
+        }
+        links
+    }
 }
 
 /// What a sender attaches to a message.
@@ -216,16 +229,27 @@ impl<M> Inbox<M> {
     /// next one tried; one that must wait for a clog is kept, under its new time.
     pub fn pop_due(&mut self, now: Time, links: &Links) -> Option<(Stamp, M)> {
         loop {
+            match self.pop_arrival(now, links)? {
+                (stamp, message, Arrival::Deliver) => return Some((stamp, message)),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Like [`Inbox::pop_due`], but a message lost to a broken connection is handed out too
+    /// ([`Arrival::Lost`]), for a receiver whose end of the connection notices the loss (a data
+    /// channel numbers its items: a gap is a broken channel).
+    pub fn pop_arrival(&mut self, now: Time, links: &Links) -> Option<(Stamp, M, Arrival)> {
+        loop {
             let (&key, _) = self.queue.iter().next().filter(|(k, _)| k.0 <= now)?;
             // The key was just read from the queue.
             let (mut stamp, message) = self.queue.remove(&key)?;
             match links.arrive(now, &stamp) {
-                Arrival::Deliver => return Some((stamp, message)),
-                Arrival::Lost => continue,
                 Arrival::Wait(until) => {
                     stamp.at = until;
                     self.queue.insert((until, stamp.seq), (stamp, message));
                 }
+                arrival => return Some((stamp, message, arrival)),
             }
         }
     }
@@ -335,5 +359,65 @@ mod tests {
             .map(|(_, m)| m)
             .collect();
         assert_eq!(got, vec![2, 1]);
+    }
+
+    #[test]
+    fn a_worker_s_links_are_its_control_links_and_its_data_links_both_ways() {
+        let (w0, w1, w2) = (WorkerId(0), WorkerId(1), WorkerId(2));
+        let links = LinkId::of_worker(w1, 3);
+        assert_eq!(links.len(), 6);
+        for link in LinkId::control(w1) {
+            assert!(links.contains(&link));
+        }
+        for other in [w0, w2] {
+            let (me, them) = (End::Worker(w1), End::Worker(other));
+            assert!(links.contains(&LinkId { from: me, to: them }));
+            assert!(links.contains(&LinkId { from: them, to: me }));
+        }
+        assert!(links
+            .iter()
+            .all(|l| l.from == End::Worker(w1) || l.to == End::Worker(w1)));
+        assert_eq!(LinkId::of_worker(w0, 1), LinkId::control(w0).to_vec());
+    }
+
+    #[test]
+    fn a_data_link_clogs_and_resets_like_a_control_link_and_its_losses_are_seen() {
+        let data = LinkId {
+            from: End::Worker(WorkerId(0)),
+            to: End::Worker(WorkerId(1)),
+        };
+        let mut links = Links::new(6);
+        let mut inbox = Inbox::default();
+        let first = links.send(Time(0), data, 0);
+        inbox.push(first, 1);
+        for link in LinkId::of_worker(WorkerId(1), 2) {
+            links.clog(link, Time(3_000));
+        }
+        inbox.push(links.send(Time(1), data, 0), 2);
+        assert_eq!(
+            inbox.pop_arrival(first.at, &links),
+            None,
+            "held by the clog"
+        );
+        assert_eq!(inbox.next_at(), Some(Time(3_000)));
+        for link in LinkId::of_worker(WorkerId(0), 2) {
+            links.reset(link);
+        }
+        inbox.push(links.send(Time(2), data, 0), 3);
+        let mut seen = Vec::new();
+        while let Some(at) = inbox.next_at() {
+            while let Some((_, m, arrival)) = inbox.pop_arrival(at, &links) {
+                seen.push((m, arrival));
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (1, Arrival::Lost),
+                (2, Arrival::Lost),
+                (3, Arrival::Deliver)
+            ],
+            "in flight across the reset: lost, and handed out as lost; then a new connection"
+        );
     }
 }

@@ -269,14 +269,17 @@ pub enum Fault {
         /// The task.
         task: TaskId,
     },
-    /// The links between the controller and a worker stall, both ways.
+    /// A worker's links stall, both ways: those to the controller, and its data links to and
+    /// from every other worker.
     Clog {
         /// The worker slot.
         worker: WorkerId,
         /// How long.
         for_ms: u64,
     },
-    /// The connections between the controller and a worker break: what is in flight is lost.
+    /// A worker's connections break, to the controller and to and from every other worker:
+    /// what is in flight is lost (a data channel that lost an item breaks, and its receiving
+    /// task fails).
     Reset {
         /// The worker slot.
         worker: WorkerId,

@@ -7,8 +7,8 @@
 
 use crate::coverage::Coverage;
 use crate::env::{
-    CheckpointStore, Control, Effects, End, Inbox, LinkId, Links, MetadataStore, Partitions,
-    SinkLedger, Stamp,
+    Arrival, CheckpointStore, Control, Effects, End, Inbox, LinkId, Links, MetadataStore,
+    Partitions, SinkLedger, Stamp,
 };
 use crate::oracle::{Check, Class, Failure};
 use crate::planted::Planted;
@@ -204,16 +204,42 @@ impl World {
         let _ = s.incarnations[i].tx.send(ToWorker::Wake);
     }
 
-    /// The next message for slot `w` due by `now`, and when the one after it is due.
+    /// The next message for slot `w` due by `now`. A data item of the slot's current
+    /// generation lost to a broken connection breaks its channel (the receiver refuses the gap
+    /// that follows): the receiving task fails, as it would on a connection error.
     pub fn worker_message(&self, w: WorkerId, now: Time) -> Option<WorkerInput> {
         let mut s = self.lock();
+        let current = s.current(w).map(|i| s.incarnations[i].generation);
         let Shared {
             worker_inboxes,
             links,
             ..
         } = &mut *s;
         let inbox = worker_inboxes.get_mut(w.0 as usize)?;
-        inbox.pop_due(now, links).map(|(_, input)| input)
+        loop {
+            match inbox.pop_arrival(now, links)? {
+                (_, input, Arrival::Deliver) => return Some(input),
+                (
+                    stamp,
+                    WorkerInput::Data {
+                        generation,
+                        channel,
+                        ..
+                    },
+                    _,
+                ) if Some(generation) == current => {
+                    let reason = format!(
+                        "its input channel {channel} broke: the connection from {} was reset",
+                        stamp.link.from
+                    );
+                    return Some(WorkerInput::TaskError {
+                        task: channel.to,
+                        reason,
+                    });
+                }
+                _ => continue,
+            }
+        }
     }
 
     /// When the next message for slot `w` is due.

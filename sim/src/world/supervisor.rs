@@ -172,14 +172,14 @@ fn strike(
         Fault::Clog { worker, for_ms } => {
             let until = now.plus_ms(for_ms).min(chaos_end);
             let mut s = world.lock();
-            for link in LinkId::control(worker) {
+            for link in LinkId::of_worker(worker, scenario.job.workers) {
                 s.links.clog(link, until);
             }
             true
         }
         Fault::Reset { worker } => {
             let mut s = world.lock();
-            for link in LinkId::control(worker) {
+            for link in LinkId::of_worker(worker, scenario.job.workers) {
                 s.links.reset(link);
             }
             true
