@@ -1,7 +1,7 @@
 //! The sources' connectors: what each source task reads, and where its partition ends.
 
 use crate::scenario::Workload;
-use quiesce_core::TaskId;
+use quiesce_core::{Generation, TaskId};
 use std::collections::BTreeMap;
 
 /// What a source task's connector announces at a read.
@@ -20,9 +20,13 @@ const CATCH_UP: u64 = 1_000;
 
 /// Where each partition ended, the first time it did. A source restored from before its end
 /// reads on up to the end and announces it again, as a replayable partition would.
+///
+/// Also how far each generation's reader of a partition got: every record below that offset
+/// was handed to the source task (restored from a checkpoint, or read since).
 #[derive(Clone, Debug, Default)]
 pub struct Partitions {
     ends: BTreeMap<TaskId, u64>,
+    read_to: BTreeMap<(TaskId, Generation), u64>,
 }
 
 impl Partitions {
@@ -56,6 +60,18 @@ impl Partitions {
     /// Where `task`'s partition ended, if it has.
     pub fn end_of(&self, task: TaskId) -> Option<u64> {
         self.ends.get(&task).copied()
+    }
+
+    /// Source `task` of `generation` holds every record of its partition below `next_offset`
+    /// (from its restore point, or read since). Positions only grow.
+    pub fn reached(&mut self, task: TaskId, generation: Generation, next_offset: u64) {
+        let at = self.read_to.entry((task, generation)).or_default();
+        *at = (*at).max(next_offset);
+    }
+
+    /// How far source `task` of `generation` got: it was handed every record below this.
+    pub fn read_to(&self, task: TaskId, generation: Generation) -> Option<u64> {
+        self.read_to.get(&(task, generation)).copied()
     }
 }
 
@@ -97,5 +113,18 @@ mod tests {
             Partitions::default().read(&w, SRC, 50_000, 0),
             Read::Nothing
         );
+    }
+
+    #[test]
+    fn each_generation_s_reader_keeps_its_own_position() {
+        let (g1, g2) = (Generation(1), Generation(2));
+        let mut p = Partitions::default();
+        assert_eq!(p.read_to(SRC, g1), None);
+        p.reached(SRC, g1, 40);
+        p.reached(SRC, g1, 10);
+        // Restored from an earlier checkpoint: the next generation starts lower.
+        p.reached(SRC, g2, 25);
+        assert_eq!(p.read_to(SRC, g1), Some(40), "positions only grow");
+        assert_eq!(p.read_to(SRC, g2), Some(25));
     }
 }

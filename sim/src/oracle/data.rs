@@ -5,7 +5,7 @@ use super::{Class, Failure};
 use crate::env::{CheckpointStore, Partitions, SinkLedger};
 use quiesce_core::worker::{Key, Partition, Record, TaskSnapshot};
 use quiesce_core::{
-    Epoch, Job, OperatorId, OperatorKind, Property, RestorePoint, State, TaskId, Time,
+    Epoch, Generation, Job, OperatorId, OperatorKind, Property, RestorePoint, State, TaskId, Time,
 };
 use std::collections::BTreeMap;
 
@@ -167,6 +167,36 @@ pub fn end_of_run(
     Ok(())
 }
 
+/// A graceful stop delivers every record read before it: once a graceful stop has drained the
+/// job (every task of `generation` finished, none failed or was killed), every sink committed
+/// (two-phase commit) or wrote (without) every record that generation's sources held — from
+/// their restore point, or read since. The sources read nothing after the stop: they finish at
+/// once and send end of stream, and each task drains what it holds before it finishes.
+pub fn graceful_drain(
+    job: &Job,
+    generation: Generation,
+    partitions: &Partitions,
+    ledger: &SinkLedger,
+    at: Time,
+) -> Result<(), Failure> {
+    for task in job.tasks() {
+        if job.operator(task.operator).map(|o| o.kind) != Some(OperatorKind::Source) {
+            continue;
+        }
+        // A source that was never handed a record has nothing to deliver.
+        let next = partitions.read_to(task, generation).unwrap_or(0);
+        sinks_hold(job, ledger, task, next, None).map_err(|d| {
+            Failure::new(
+                Class::Correctness,
+                Property::ExactlyOnce,
+                at,
+                format!("{d}, though a graceful stop drained {generation} (read below {next})"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Whether every sink (only those with two-phase commit, or only those without, when
 /// `two_phase` says) holds every record of `source`'s partition below `next`; if not, which
 /// record is missing where.
@@ -207,7 +237,6 @@ fn sinks_hold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quiesce_core::Generation;
 
     fn copy_job() -> Job {
         Job::builder("copy", 1)
@@ -389,5 +418,38 @@ mod tests {
         ledger.write(OUT, rec(1));
         ledger.write(OUT, rec(1));
         assert_eq!(check(&ledger), Ok(()), "twice is fine: at least once");
+    }
+
+    #[test]
+    fn a_graceful_drain_delivered_every_record_its_sources_held() {
+        use quiesce_core::worker::TransactionId;
+        let job = copy_job();
+        let (g1, g2) = (Generation(1), Generation(2));
+        let mut parts = Partitions::default();
+        parts.reached(SRC, g1, 5);
+        // Restored from offset 2 and read on to 3: what g1 read past 2 is not g2's to deliver.
+        parts.reached(SRC, g2, 2);
+        parts.reached(SRC, g2, 3);
+        let mut ledger = SinkLedger::default();
+        let check = |ledger: &SinkLedger| graceful_drain(&job, g2, &parts, ledger, Time(7));
+        let t1 = TransactionId::Epoch(Epoch(1));
+        ledger.commit(OUT, t1, &[rec(0), rec(1)]).expect("distinct");
+        // A ledger that lost the last record read before the stop.
+        let failure = check(&ledger).unwrap_err();
+        assert_eq!(failure.property, Property::ExactlyOnce);
+        assert_eq!(failure.class, Class::Correctness);
+        assert!(failure.detail.contains("op0#p0@2"), "{}", failure.detail);
+        let drained = TransactionId::Drain(g2);
+        ledger.commit(OUT, drained, &[rec(2)]).expect("distinct");
+        assert_eq!(check(&ledger), Ok(()));
+        assert!(
+            graceful_drain(&job, g1, &parts, &ledger, Time(7)).is_err(),
+            "g1 read up to 5"
+        );
+        assert_eq!(
+            graceful_drain(&job, Generation(3), &parts, &ledger, Time(7)),
+            Ok(()),
+            "a generation that read nothing"
+        );
     }
 }

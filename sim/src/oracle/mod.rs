@@ -6,7 +6,7 @@
 //! ([`controller_step`]), fencing at a worker's shell ([`fencing`]), timers before inputs at a
 //! worker, needless escalations), the bounds ([`StopClock`], [`RecoveryClock`]), and the data
 //! (keyed state at each checkpoint, what the sinks hold when the controller ends:
-//! [`end_of_run`]).
+//! [`end_of_run`], and after a graceful stop: [`graceful_drain`]).
 
 use quiesce_core::{Property, Time};
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ mod data;
 mod machines;
 
 pub use bounds::{RecoveryClock, StopClock};
-pub use data::{end_of_run, keyed_state, Ending};
+pub use data::{end_of_run, graceful_drain, keyed_state, Ending};
 pub use machines::{
     claimed_generation, controller_step, fencing, needless_escalation, timers_before_inputs,
 };

@@ -11,7 +11,9 @@ use crate::scenario::{Scenario, StopAt};
 use crate::tracefile::controller_setup;
 use quiesce_core::controller::Controller;
 use quiesce_core::trace::Step;
-use quiesce_core::{Event, Input, Output, Reason, RequestId, State, Time, WorkerInput};
+use quiesce_core::{
+    Event, Input, Output, Reason, RequestId, State, StopJobMode, Stopping, Time, WorkerInput,
+};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -73,7 +75,15 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
                     last_completed: c.status().last_completed,
                 };
                 let job = &s.scenario.job;
+                let drained = || {
+                    if !clocks.drained {
+                        return Ok(());
+                    }
+                    let generation = c.status().generation;
+                    oracle::graceful_drain(job, generation, &s.partitions, &s.ledger, at)
+                };
                 oracle::end_of_run(job, &ending, &s.checkpoints, &s.partitions, &s.ledger, at)
+                    .and_then(|()| drained())
             };
             if let Err(f) = checked {
                 world.fail(f);
@@ -146,12 +156,14 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
     }
 }
 
-/// The oracles' clocks, and whether the first recovery was seen (for the user's plan).
+/// The oracles' clocks, whether the first recovery was seen (for the user's plan), and
+/// whether a graceful stop drained the job (every task finished).
 #[derive(Default)]
 struct Clocks {
     stop: StopClock,
     recovery: RecoveryClock,
     recovered_once: bool,
+    drained: bool,
 }
 
 /// The controller's state and when it was reached, once terminal.
@@ -298,10 +310,12 @@ fn observe(
     local: &mut Timed<Local>,
     clocks: &mut Clocks,
 ) {
-    let Event::Transition { to, reason, .. } = event else {
+    let Event::Transition { from, to, reason } = event else {
         return;
     };
     clocks.recovery.enter(*to, now, &scenario.config);
+    let graceful = Some(State::Stopping(Stopping::StopJob(StopJobMode::Graceful)));
+    clocks.drained = *to == State::Stopped && *from == graceful;
     // The time to live ends the job like a stop request, with the same bound.
     if *reason == Reason::TtlExpired {
         clocks.stop.stop(now);

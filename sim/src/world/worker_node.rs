@@ -47,6 +47,19 @@ pub async fn run(world: World, mut worker: Worker, mut rx: UnboundedReceiver<ToW
                 .is_some_and(|o| o.kind == OperatorKind::Source)
         })
         .collect();
+    {
+        // Where each source starts: its restore point's offset, or the partition's start.
+        let mut s = world.lock();
+        for t in worker
+            .status()
+            .tasks
+            .iter()
+            .filter(|t| sources.contains(&t.task))
+        {
+            let next = t.next_offset.unwrap_or(0);
+            s.partitions.reached(t.task, generation, next);
+        }
+    }
     let mut local: Timed<Local> = Timed::default();
     let mut next_read = (!sources.is_empty()).then(|| world.now());
     loop {
@@ -132,8 +145,8 @@ fn hash_of(value: &impl std::hash::Hash) -> u64 {
     h.finish()
 }
 
-/// One input to the worker, with the checks that follow it.
-fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerInput) {
+/// One input to the worker, with the checks that follow it; whether the worker took it.
+fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerInput) -> bool {
     let (_, generation) = me;
     let checked = matches!(
         input,
@@ -169,6 +182,7 @@ fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerIn
             world.fail(Failure::new(Class::Correctness, v.property, now, v.detail));
         }
     }
+    result.is_ok()
 }
 
 /// The sources' connectors announce what they read.
@@ -192,7 +206,12 @@ fn read(world: &World, worker: &mut Worker, me: Me, sources: &[TaskId], now: Tim
             Read::Exhausted => WorkerInput::SourceExhausted { task },
             Read::Nothing => continue,
         };
-        handle(world, worker, me, now, input);
+        if handle(world, worker, me, now, input) {
+            if let Read::Records(count) = read {
+                let reached = next + u64::from(count);
+                world.lock().partitions.reached(task, me.1, reached);
+            }
+        }
     }
 }
 
