@@ -61,7 +61,10 @@ impl Controller {
         self.counters.checkpoints_started += 1;
         self.interval_anchor = self.now;
         self.timers.disarm(Timer::CheckpointInterval);
-        if !(then_stop && bug!(self, Mutant::NoFinalCheckpointTimeout)) {
+        // The bug drops the timeout of a checkpoint stop's final checkpoint only: the end of
+        // input's final checkpoint (Finishing) keeps its own.
+        let stopping = then_stop && self.phase == Phase::CheckpointStopping;
+        if !(stopping && bug!(self, Mutant::NoFinalCheckpointTimeout)) {
             self.timers.arm(
                 Timer::CheckpointTimeout,
                 self.now.plus_ms(self.config.checkpoint_timeout_ms),
@@ -89,7 +92,8 @@ impl Controller {
             return;
         }
         let epoch = c.epoch;
-        if bug!(self, Mutant::CommitBeforePersist) {
+        // Without a two-phase-commit sink there is nothing to commit early: the bug does nothing.
+        if self.two_phase_tasks > 0 && bug!(self, Mutant::CommitBeforePersist) {
             self.start_commit(epoch);
             return;
         }
