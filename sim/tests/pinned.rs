@@ -18,11 +18,11 @@ fn built_with_cfg_madsim() {
 #[cfg(madsim)]
 mod simulation {
     #[cfg(feature = "mutants")]
-    use quiesce_core::{OperatorKind, Property};
+    use quiesce_core::Property;
     use quiesce_sim::coverage::Coverage;
     use quiesce_sim::planted::Planted;
     use quiesce_sim::runner::{run_seed, SeedResult, Sweep};
-    use quiesce_sim::scenario::{FaultKind, Options, Scenario};
+    use quiesce_sim::scenario::{FaultKind, Scenario};
     use quiesce_sim::world;
 
     /// The seeds every build must pass: a fixed block, plus the seeds that once failed.
@@ -142,17 +142,6 @@ mod simulation {
     }
 
     #[cfg(feature = "mutants")]
-    /// Whether a job has a sink with two-phase commit.
-    fn has_two_phase_sink(s: &Scenario) -> bool {
-        s.job.operators.iter().any(|o| {
-            o.kind
-                == OperatorKind::Sink {
-                    two_phase_commit: true,
-                }
-        })
-    }
-
-    #[cfg(feature = "mutants")]
     /// A known bug, and where the pinned suite must find it.
     struct Bug {
         name: &'static str,
@@ -161,14 +150,7 @@ mod simulation {
         /// The seed of the first failure naming the bug's property, in a sweep from seed 0
         /// (its seeds to first failure, less one).
         found_at: u64,
-        /// Seeds that fail first under another property, and the scenarios they may be:
-        /// where the bug breaks something else before (or instead of) its own property.
-        otherwise: Option<(Property, Which)>,
     }
-
-    #[cfg(feature = "mutants")]
-    /// Which scenarios a seed may be.
-    type Which = fn(&Scenario) -> bool;
 
     #[cfg(feature = "mutants")]
     const fn bug(name: &'static str, found_at: u64) -> Bug {
@@ -176,7 +158,6 @@ mod simulation {
             name,
             opt_in_faults: false,
             found_at,
-            otherwise: None,
         }
     }
 
@@ -184,31 +165,15 @@ mod simulation {
     /// it: the oracles bite (controller invariants, fencing at the worker shell, timers before
     /// inputs at both machines, the sink ledger as commits happen, keyed state at each
     /// completed checkpoint, what the sinks hold when the controller ends). Every seed before
-    /// passes, or fails under the one other property the bug is known to break first, in the
-    /// scenarios where it does.
+    /// passes: the first failure a sweep meets is the bug's own.
     #[cfg(feature = "mutants")]
     #[test]
     fn planted_bugs_are_found_by_their_property() {
         let bugs = [
-            // The bug also drops the timeout of the end of input's final checkpoint; Finishing
-            // is still bounded (by the final-checkpoint timer), so what breaks there is the
-            // checkpoint's own timeout, not the stop's.
-            Bug {
-                otherwise: Some((Property::CheckpointResolves, |s| {
-                    s.workload.end_of_input_ms.is_some()
-                })),
-                ..bug("no-final-checkpoint-timeout", 35)
-            },
+            bug("no-final-checkpoint-timeout", 35),
             bug("force-ignored-in-final-checkpoint", 55),
             bug("second-checkpoint-in-flight", 55),
-            // Without a two-phase-commit sink there is nothing to commit: the checkpoint skips
-            // its metadata and is never counted complete nor aborted.
-            Bug {
-                otherwise: Some((Property::SingleCheckpointInFlight, |s| {
-                    !has_two_phase_sink(s)
-                })),
-                ..bug("commit-before-persist", 7)
-            },
+            bug("commit-before-persist", 7),
             bug("accept-old-generation-ack", 0),
             bug("wait-on-dead-task", 127),
             bug("input-outruns-timers", 4),
@@ -238,26 +203,16 @@ mod simulation {
                     assert!(seed < b.found_at, "{}: seed {seed} passed", b.name);
                     continue;
                 };
-                if seed == b.found_at {
-                    assert_eq!(
-                        failure.property,
-                        planted.property(),
-                        "{}: seed {seed} failed otherwise: {failure}",
-                        b.name
-                    );
-                    break;
-                }
-                let options = Options {
-                    opt_in_faults: b.opt_in_faults,
-                };
-                let scenario = Scenario::generate(seed, options);
-                let explained = b
-                    .otherwise
-                    .is_some_and(|(p, when)| failure.property == p && when(&scenario));
-                assert!(
-                    explained,
-                    "{}: seed {seed} failed before its pinned seed {}: {failure}",
-                    b.name, b.found_at
+                assert_eq!(
+                    seed, b.found_at,
+                    "{}: seed {seed} failed before its pinned seed: {failure}",
+                    b.name
+                );
+                assert_eq!(
+                    failure.property,
+                    planted.property(),
+                    "{}: seed {seed} failed otherwise: {failure}",
+                    b.name
                 );
             }
         }
