@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use quiesce_sim::planted::Planted;
 use quiesce_sim::runner::{Shard, Sweep};
 use quiesce_sim::scenario::{Options, Scenario};
+use quiesce_sim::tracefile::Only;
 use std::process::ExitCode;
 
 /// Exit code of a command line that cannot be carried out as asked (clap's own for usage).
@@ -65,8 +66,10 @@ enum Command {
         /// Print what the seeds exercised: transitions, events, refusals, faults that struck.
         #[arg(long)]
         coverage: bool,
-        /// Write the controller's trace of every failing seed into this directory (the seed is
-        /// run again, recording; it must take the same steps).
+        /// Write the trace of every failing seed into this directory, as `seed-S.jsonl`: the
+        /// scenario, every machine's setup and steps, what the environment did, the verdict.
+        /// The seed is run again, recording; the re-run must take the same steps and hash the
+        /// same as the sweep's run, or no trace is written.
         #[arg(long)]
         traces: Option<std::path::PathBuf>,
         /// Run only shard K of N of the seeds (`--shard 2/4`): N machines with K = 1..N split a
@@ -80,11 +83,21 @@ enum Command {
     },
     /// List the known bugs `--mutant` can switch on, with the property that must catch each.
     Mutants,
-    /// Replay a controller trace (written by `run --traces DIR`) from the file alone: every
-    /// output is checked against the recorded one; prints the controller's decisions.
+    /// Replay a trace (written by `run --traces DIR`) from the file alone, without the
+    /// simulator: every machine is rebuilt from its setup line and driven through its steps,
+    /// every output checked against the recorded one, and the footer's hash against the
+    /// lines. Prints the decisions in order: time, machine, its state after, the decision,
+    /// and the input or deadline it answered.
+    ///
+    /// A line that does not parse, a format this build does not read, or an output that
+    /// differs is refused with its line number (exit 1).
     Replay {
         /// The trace file.
         trace: std::path::PathBuf,
+        /// Which machines to rebuild: `all`, `controller`, or `worker:W/G` (worker slot W of
+        /// generation G). Every line is still read and hashed.
+        #[arg(long, default_value = "all", value_parser = Only::parse)]
+        machine: Only,
     },
     /// Shrink a failing run's trace (simulation build only): fault kinds off one by one, then
     /// the fault plan and the environment's choices, then (for a failure of the controller's
@@ -128,7 +141,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Replay { trace } => {
+        Command::Replay { trace, machine } => {
             let text = match std::fs::read_to_string(&trace) {
                 Ok(text) => text,
                 Err(e) => {
@@ -136,13 +149,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_USAGE);
                 }
             };
-            match quiesce_sim::tracefile::replay_text(&text) {
+            match quiesce_sim::tracefile::replay_machines(&text, machine) {
                 Ok(replayed) => {
                     print!("{}", replayed.timeline_text());
-                    println!(
-                        "replayed {} steps: every output as recorded",
-                        replayed.steps
-                    );
+                    println!("{}", replayed.summary());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -206,7 +206,7 @@ impl fmt::Display for Summary {
 }
 
 /// Runs one seed on a fresh thread (so that nothing of one runtime's thread-local state leaks
-/// into the next), turning a panic into a crash failure.
+/// into the next), turning a panic into a crash failure. Only the run's hash is kept.
 #[cfg(madsim)]
 pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
     use crate::scenario::{Options, Scenario};
@@ -219,40 +219,63 @@ pub fn run_seed(sweep: &Sweep, seed: u64) -> SeedResult {
 /// Runs `scenario` (drawn from a seed, or edited by `shrink`) like [`run_seed`].
 #[cfg(madsim)]
 pub fn run_scenario(scenario: crate::scenario::Scenario, planted: Option<Planted>) -> SeedResult {
-    use crate::world::{self, Verdict};
+    let (report, _) = run_onto(scenario, planted, false);
+    SeedResult {
+        seed: report.seed,
+        outcome: match report.verdict {
+            crate::world::Verdict::Passed(state) => Ok(state),
+            crate::world::Verdict::Failed(f) => Err(f),
+        },
+        simulated_ms: report.simulated_ms,
+        steps: report.steps,
+        hash: report.hash,
+        coverage: report.coverage,
+    }
+}
+
+/// Runs `scenario` on a fresh thread onto a fresh tape that keeps its text if `keep_text`;
+/// the tape ends with the verdict's line (after a panic too: the report then says so), not
+/// yet with its footer.
+#[cfg(madsim)]
+fn run_onto(
+    scenario: crate::scenario::Scenario,
+    planted: Option<Planted>,
+    keep_text: bool,
+) -> (crate::world::RunReport, crate::tracefile::Tape) {
+    use crate::tracefile::{EnvEvent, Tape};
+    use crate::world::{self, RunReport, Verdict};
     use quiesce_core::{Property, Time};
     let seed = scenario.seed;
+    let tape = Tape::new(&scenario, planted.map(Planted::cli_name), keep_text);
+    let on = tape.clone();
     let joined = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
-        .spawn(move || world::run(&scenario, planted))
+        .spawn(move || world::run_on(&scenario, planted, &on))
         .map_err(|e| e.to_string())
         .and_then(|h| h.join().map_err(|p| panic_text(p.as_ref())));
-    match joined {
-        Ok(report) => SeedResult {
+    let report = joined.unwrap_or_else(|text| {
+        let failure = Failure::new(
+            Class::Crash,
+            Property::NoPanic,
+            Time(0),
+            format!("panic: {text}"),
+        );
+        // The machines' lines up to the panic are on the tape; the verdict ends them.
+        let event = EnvEvent::Failed {
+            failure: failure.clone(),
+        };
+        tape.env(Time(0), event);
+        RunReport {
             seed,
-            outcome: match report.verdict {
-                Verdict::Passed(state) => Ok(state),
-                Verdict::Failed(f) => Err(f),
-            },
-            simulated_ms: report.simulated_ms,
-            steps: report.steps,
-            hash: report.hash,
-            coverage: report.coverage,
-        },
-        Err(text) => SeedResult {
-            seed,
-            outcome: Err(Failure::new(
-                Class::Crash,
-                Property::NoPanic,
-                Time(0),
-                format!("panic: {text}"),
-            )),
+            verdict: Verdict::Failed(failure),
             simulated_ms: 0,
             steps: 0,
-            hash: 0,
+            incarnations: 0,
+            hash: tape.hash(),
             coverage: Coverage::default(),
-        },
-    }
+        }
+    });
+    (report, tape)
 }
 
 /// Runs `seed` a second time (on another fresh thread, after whatever ran before) and turns a
@@ -342,8 +365,10 @@ pub fn run(sweep: &Sweep, jobs: usize, mut each: impl FnMut(&SeedResult)) -> Sum
     summary
 }
 
-/// Runs `result`'s seed again, recording the controller's steps, and writes its trace to
-/// `dir/seed-S.jsonl`. The re-run must take the very steps the first run took (same hash).
+/// Runs `result`'s seed again, keeping its trace's text, and writes the trace to
+/// `dir/seed-S.jsonl`. The re-run must take the very steps the sweep's run took: the same
+/// number of core steps and the same trace hash (the sweep kept nothing but these), or
+/// nothing is written.
 #[cfg(madsim)]
 pub fn write_trace(
     sweep: &Sweep,
@@ -356,10 +381,12 @@ pub fn write_trace(
     };
     let scenario = Scenario::generate(result.seed, options);
     let recorded = recorded_trace(&scenario, sweep.planted)?;
-    if recorded.report.hash != result.hash {
+    let again = &recorded.report;
+    if (again.steps, again.hash) != (result.steps, result.hash) {
         return Err(format!(
-            "the recorded re-run took other steps (hash {:016x}, first {:016x})",
-            recorded.report.hash, result.hash
+            "the recorded re-run took other steps than the sweep's run ({} core steps hashing \
+             to {:016x}, then {} hashing to {:016x}): the seed does not run deterministically",
+            result.steps, result.hash, again.steps, again.hash
         ));
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -368,11 +395,11 @@ pub fn write_trace(
     Ok(path)
 }
 
-/// A run recorded, with its controller's trace.
+/// A run recorded, with its trace.
 #[cfg(madsim)]
 #[derive(Clone, Debug)]
 pub struct Recorded {
-    /// How the run went.
+    /// How the run went (a panic is a crash failure).
     pub report: crate::world::RunReport,
     /// The controller's steps.
     pub steps: Vec<quiesce_core::trace::Step<quiesce_core::Input>>,
@@ -380,32 +407,33 @@ pub struct Recorded {
     pub text: String,
 }
 
-/// Runs `scenario` recording the controller's steps (on a fresh thread), and makes its trace.
+/// Runs `scenario` (on a fresh thread) keeping its trace: every machine, the environment,
+/// the verdict and the footer.
 #[cfg(madsim)]
 pub fn recorded_trace(
     scenario: &crate::scenario::Scenario,
     planted: Option<Planted>,
 ) -> Result<Recorded, String> {
     use crate::oracle::Check;
-    use crate::tracefile;
     use crate::world::Verdict;
     use quiesce_core::trace::Outcome;
-    let copy = scenario.clone();
-    let (report, steps) = std::thread::spawn(move || crate::world::run_recorded(&copy, planted))
-        .join()
-        .map_err(|p| format!("the recorded re-run panicked: {}", panic_text(p.as_ref())))?;
+    let (report, tape) = run_onto(scenario.clone(), planted, true);
     let outcome = match &report.verdict {
-        Verdict::Failed(f) => match f.property {
-            Check::Property(property) => Outcome::CheckFailed {
-                property,
-                detail: f.detail.clone(),
-            },
-            _ => Outcome::Ended,
+        Verdict::Failed(Failure {
+            property: Check::Property(property),
+            detail,
+            ..
+        }) => Outcome::CheckFailed {
+            property: *property,
+            detail: detail.clone(),
         },
-        Verdict::Passed(_) => Outcome::Ended,
+        // A check of the simulator's own, or a pass: the verdict's line says which.
+        _ => Outcome::Ended,
     };
-    let setup = tracefile::controller_setup(scenario, planted);
-    let text = tracefile::write(setup, scenario, planted, &steps, outcome)?;
+    let text = tape
+        .finish(outcome)?
+        .ok_or("the re-run's trace kept no text")?;
+    let steps = crate::tracefile::controller_steps(&text)?;
     Ok(Recorded {
         report,
         steps,

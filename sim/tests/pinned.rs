@@ -97,27 +97,60 @@ mod simulation {
         assert_ne!(hash(13), alone);
     }
 
-    /// A failing seed's controller trace is written from a recorded re-run that takes the same
-    /// steps, and replays from the file alone, every output as recorded.
+    /// A failing seed's trace is written from a recorded re-run that takes the same steps
+    /// (a re-run that hashes otherwise than the sweep's run writes nothing), holds the scenario as its second line, the
+    /// controller and every worker incarnation, and replays from the file alone: every
+    /// machine at once and each on its own, every output as recorded.
     #[cfg(feature = "mutants")]
     #[test]
-    fn a_failing_seed_writes_a_trace_that_replays() {
-        let planted = Planted::from_name("accept-old-generation-ack").expect("a known bug");
+    fn a_failing_seed_writes_a_trace_that_replays_every_machine() {
+        use quiesce_core::trace::MachineId;
+        use quiesce_sim::tracefile::{replay_machines, replay_text, Only};
+        let planted = Planted::from_name("commit-before-persist").expect("a known bug");
         let s = sweep(Some(planted));
-        let failing = (0..100)
+        let failing = (0..2_000)
             .map(|seed| run_seed(&s, seed))
             .find(|r| r.outcome.is_err())
-            .expect("the bug is found within 100 seeds");
+            .expect("the bug is found within 2,000 seeds");
         let dir = std::env::temp_dir().join(format!("quiesce-sim-trace-{}", std::process::id()));
+        let other = SeedResult {
+            hash: failing.hash ^ 1,
+            ..failing.clone()
+        };
+        let refused = quiesce_sim::runner::write_trace(&s, &other, &dir).unwrap_err();
+        assert!(refused.contains("took other steps"), "{refused}");
+        assert!(!dir.join(format!("seed-{}.jsonl", failing.seed)).exists());
         let path = quiesce_sim::runner::write_trace(&s, &failing, &dir).expect("written");
         let text = std::fs::read_to_string(&path).expect("readable");
-        let replayed = quiesce_sim::tracefile::replay_text(&text).expect("replays");
-        assert!(replayed.steps > 0);
-        assert!(
-            text.contains("stale_generation_inert"),
-            "the footer names the property"
-        );
         let _ = std::fs::remove_dir_all(&dir);
+        let second = text.lines().nth(1).expect("a second line");
+        let scenario = format!(
+            r#"{{"type":"env","at":0,"event":{{"kind":"scenario","mutant":"commit-before-persist","scenario":{{"seed":{},"#,
+            failing.seed
+        );
+        assert!(second.starts_with(&scenario), "{second}");
+        let all = replay_text(&text).expect("replays");
+        assert!(all.footer.is_some(), "a footer, its hash checked");
+        assert_eq!(all.steps(), failing.steps, "every core step of the run");
+        assert!(
+            all.present
+                .iter()
+                .any(|m| matches!(m, MachineId::Worker { .. })),
+            "workers too"
+        );
+        assert_eq!(all.machines.len(), all.present.len());
+        let failure = failing.outcome.clone().expect_err("a failing seed");
+        let footer = text.lines().last().expect("a last line");
+        let property = format!(r#""check_failed":{{"property":"{}""#, failure.property);
+        assert!(
+            footer.contains(&property),
+            "the footer names the property: {footer}"
+        );
+        for &machine in &all.present {
+            let one = replay_machines(&text, Only::Machine(machine)).expect("replays");
+            assert_eq!(one.machines.keys().copied().collect::<Vec<_>>(), [machine]);
+            assert_eq!(one.machines[&machine], all.machines[&machine]);
+        }
     }
 
     /// A sweep reports the same results, in seed order, whatever its number of jobs.

@@ -42,6 +42,8 @@ pub struct Effects {
     latency: Stream,
     kinds: BTreeMap<FaultKind, Stream>,
     struck: BTreeMap<FaultKind, u64>,
+    /// The faults that struck since [`Effects::take_recent`] was last called, in order.
+    recent: Vec<FaultKind>,
 }
 
 impl Effects {
@@ -52,12 +54,23 @@ impl Effects {
             latency: Stream::new(seed, Concern::Latency),
             kinds: BTreeMap::new(),
             struck: BTreeMap::new(),
+            recent: Vec::new(),
         }
     }
 
     /// How often each kind of fault struck an operation so far.
     pub fn struck(&self) -> &BTreeMap<FaultKind, u64> {
         &self.struck
+    }
+
+    /// The faults that struck since the last call, in order (for the trace).
+    pub fn take_recent(&mut self) -> Vec<FaultKind> {
+        std::mem::take(&mut self.recent)
+    }
+
+    fn count(&mut self, kind: FaultKind) {
+        *self.struck.entry(kind).or_default() += 1;
+        self.recent.push(kind);
     }
 
     fn stream(&mut self, kind: FaultKind) -> &mut Stream {
@@ -74,7 +87,7 @@ impl Effects {
             None => false,
         };
         if strikes {
-            *self.struck.entry(kind).or_default() += 1;
+            self.count(kind);
         }
         strikes
     }
@@ -164,7 +177,7 @@ impl Effects {
     pub fn control(&mut self, scenario: &Scenario, now_ms: u64) -> Control {
         if let Some(per_mille) = scenario.rate_at(FaultKind::ControlLoss, now_ms) {
             if self.stream(FaultKind::ControlLoss).per_mille(per_mille) {
-                *self.struck.entry(FaultKind::ControlLoss).or_default() += 1;
+                self.count(FaultKind::ControlLoss);
                 return Control::Lose;
             }
         }

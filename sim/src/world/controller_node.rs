@@ -8,9 +8,9 @@ use super::wait::{wait, Timed};
 use crate::env::{End, Inbox, Kill};
 use crate::oracle::{self, RecoveryClock, StopClock};
 use crate::scenario::{Scenario, StopAt};
-use crate::tracefile::controller_setup;
+use crate::tracefile::{controller_setup, Traced};
 use quiesce_core::controller::Controller;
-use quiesce_core::trace::Step;
+use quiesce_core::trace::MachineId;
 use quiesce_core::{
     Event, Input, Output, Reason, RequestId, State, StopJobMode, Stopping, Time, WorkerInput,
 };
@@ -41,11 +41,12 @@ pub enum Local {
 
 /// Runs the controller until it ends or the run is over.
 pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
-    let (scenario, planted) = {
+    let (scenario, planted, trace) = {
         let s = world.lock();
-        (s.scenario.clone(), s.planted)
+        (s.scenario.clone(), s.planted, s.trace.clone())
     };
-    let mut c = match Controller::new(controller_setup(&scenario, planted)) {
+    let mut c: Traced<Controller> = match Traced::join(controller_setup(&scenario, planted), trace)
+    {
         Ok(c) => c,
         Err(e) => {
             let at = world.now();
@@ -66,20 +67,20 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
     loop {
         let now = world.now();
         carry_out(&world, &mut c, &scenario, &mut local, &mut clocks);
-        if let Some((state, at)) = terminal(&c, now) {
+        if let Some((state, at)) = terminal(c.machine(), now) {
             let checked = {
                 let s = world.lock();
                 let ending = oracle::Ending {
                     state,
-                    restore: c.restore_point(),
-                    last_completed: c.status().last_completed,
+                    restore: c.machine().restore_point(),
+                    last_completed: c.machine().status().last_completed,
                 };
                 let job = &s.scenario.job;
                 let drained = || {
                     if !clocks.drained {
                         return Ok(());
                     }
-                    let generation = c.status().generation;
+                    let generation = c.machine().status().generation;
                     oracle::graceful_drain(job, generation, &s.partitions, &s.ledger, at)
                 };
                 oracle::end_of_run(job, &ending, &s.checkpoints, &s.partitions, &s.ledger, at)
@@ -102,7 +103,10 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
         if let Err(f) = clocks.stop.check(now, false, stop_bound_ms) {
             world.fail(f);
         }
-        if let Err(f) = clocks.recovery.check(now, c.state(), recovery_extra_ms) {
+        if let Err(f) = clocks
+            .recovery
+            .check(now, c.machine().state(), recovery_extra_ms)
+        {
             world.fail(f);
         }
         if world.over() {
@@ -123,13 +127,10 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             continue;
         }
         if c.poll_timeout().is_some_and(|t| t <= now) {
-            let before = c.status();
+            let before = c.machine().status();
             c.handle_timeout(now);
-            world.step(now, "controller timeout");
-            if let Some(steps) = world.lock().recording.as_mut() {
-                steps.push(Step::Timeout { at: now });
-            }
-            if let Err(f) = oracle::controller_step(&before, None, &c, now) {
+            world.step(now);
+            if let Err(f) = oracle::controller_step(&before, None, c.machine(), now) {
                 world.fail(f);
             }
             continue;
@@ -192,17 +193,17 @@ fn plan_user(scenario: &Scenario, local: &mut Timed<Local>) {
 }
 
 /// One input to the controller, with the invariants checked after it.
-fn handle(world: &World, c: &mut Controller, now: Time, input: Input, stops: &mut StopClock) {
-    let before = c.status();
+fn handle(
+    world: &World,
+    c: &mut Traced<Controller>,
+    now: Time,
+    input: Input,
+    stops: &mut StopClock,
+) {
+    let before = c.machine().status();
     let result = c.handle(now, input.clone());
-    world.step(now, (&input, &result));
-    if let Some(steps) = world.lock().recording.as_mut() {
-        steps.push(Step::Input {
-            at: now,
-            input: input.clone(),
-        });
-    }
-    if let Err(f) = oracle::controller_step(&before, Some((&input, &result)), c, now) {
+    world.step(now);
+    if let Err(f) = oracle::controller_step(&before, Some((&input, &result)), c.machine(), now) {
         world.fail(f);
     }
     if let Err(r) = &result {
@@ -216,7 +217,7 @@ fn handle(world: &World, c: &mut Controller, now: Time, input: Input, stops: &mu
 /// Carries out every output of the controller, in order.
 fn carry_out(
     world: &World,
-    c: &mut Controller,
+    c: &mut Traced<Controller>,
     scenario: &Arc<Scenario>,
     local: &mut Timed<Local>,
     clocks: &mut Clocks,
@@ -230,7 +231,9 @@ fn carry_out(
             } => {
                 let outcome = {
                     let mut s = world.lock();
-                    s.effects.start(scenario, now.0)
+                    let outcome = s.effects.start(scenario, now.0);
+                    s.note_effects(now, MachineId::Controller);
+                    outcome
                 };
                 if outcome.ok {
                     local.push(
@@ -249,7 +252,9 @@ fn carry_out(
             Output::StopWorkers { generation } => {
                 let kill = {
                     let mut s = world.lock();
-                    s.effects.kill(scenario, now.0)
+                    let kill = s.effects.kill(scenario, now.0);
+                    s.note_effects(now, MachineId::Controller);
+                    kill
                 };
                 // A kill that is never confirmed leaves the workers running: zombies.
                 if let Kill::ConfirmedAfter(ms) = kill {
@@ -263,7 +268,9 @@ fn carry_out(
             Output::PersistMetadata { epoch, generation } => {
                 let outcome = {
                     let mut s = world.lock();
-                    s.effects.persist(scenario, now.0)
+                    let outcome = s.effects.persist(scenario, now.0);
+                    s.note_effects(now, MachineId::Controller);
+                    outcome
                 };
                 local.push(
                     now.plus_ms(outcome.after_ms),
@@ -275,7 +282,12 @@ fn carry_out(
                 );
             }
             Output::Cleanup { before } => {
-                let after = world.lock().effects.cleanup(scenario, now.0);
+                let after = {
+                    let mut s = world.lock();
+                    let after = s.effects.cleanup(scenario, now.0);
+                    s.note_effects(now, MachineId::Controller);
+                    after
+                };
                 local.push(now.plus_ms(after), Local::Cleaned(before));
             }
             Output::ReleaseWorkers { .. } => {}

@@ -21,8 +21,9 @@ use crate::env::{CheckpointStore, Effects, Links, MetadataStore, Partitions, Sin
 use crate::oracle::Failure;
 use crate::planted::Planted;
 use crate::scenario::Scenario;
+use crate::tracefile::{EnvEvent, Tape};
 use madsim::runtime::{Handle, Runtime};
-use quiesce_core::trace::Step;
+use quiesce_core::trace::{Outcome, Step};
 use quiesce_core::{Input, State, Time};
 use shared::{Shared, World};
 use std::sync::Arc;
@@ -49,36 +50,45 @@ pub struct RunReport {
     pub steps: u64,
     /// Worker incarnations started.
     pub incarnations: u64,
-    /// The running hash of every core step: equal for two runs that took the same steps.
+    /// The run's hash over its trace's lines (every machine's setup and steps, every
+    /// environment line, the verdict; see [`Tape`]): equal for two runs that took the same
+    /// steps.
     pub hash: u64,
     /// What the run exercised.
     pub coverage: Coverage,
 }
 
 /// Runs `scenario` (with the known bug `planted`, if any) in a fresh runtime seeded with the
-/// scenario's seed. Panics of the core or the world are the caller's to catch.
+/// scenario's seed, keeping only its trace's hash. Panics of the core or the world are the
+/// caller's to catch.
 pub fn run(scenario: &Scenario, planted: Option<Planted>) -> RunReport {
-    run_with(scenario, planted, false).0
+    let mutant = planted.map(Planted::cli_name);
+    run_on(scenario, planted, &Tape::new(scenario, mutant, false))
 }
 
-/// Like [`run`], also keeping the controller's steps (to write its trace), which costs a
-/// clone of every input: for re-running a failed seed, not for sweeps.
+/// Like [`run`], also keeping the controller's steps (read back from the run's trace, kept
+/// whole for this): for tests and failed seeds, not for sweeps.
 pub fn run_recorded(
     scenario: &Scenario,
     planted: Option<Planted>,
 ) -> (RunReport, Vec<Step<Input>>) {
-    let (report, steps) = run_with(scenario, planted, true);
-    (report, steps.unwrap_or_default())
+    let tape = Tape::new(scenario, planted.map(Planted::cli_name), true);
+    let report = run_on(scenario, planted, &tape);
+    // The tape keeps its text; every line of it is plain data that serialises, and reads back
+    // into the types it was written from.
+    let text = tape.finish(Outcome::Ended).ok().flatten();
+    let text = text.expect("the run's trace, kept whole");
+    let steps = crate::tracefile::controller_steps(&text).expect("a trace reads back");
+    (report, steps)
 }
 
-fn run_with(
-    scenario: &Scenario,
-    planted: Option<Planted>,
-    record: bool,
-) -> (RunReport, Option<Vec<Step<Input>>>) {
+/// Like [`run`], recording onto `trace` (made for this scenario and bug): the caller keeps
+/// its handle, to write the trace out, or to end it after a panic.
+pub fn run_on(scenario: &Scenario, planted: Option<Planted>, trace: &Tape) -> RunReport {
     let scenario = Arc::new(scenario.clone());
     let runtime = Runtime::with_seed_and_config(scenario.seed, madsim::Config::default());
     let seed = scenario.seed;
+    let trace = trace.clone();
     runtime.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let workers = scenario.job.workers as usize;
@@ -100,10 +110,9 @@ fn run_with(
             failure: None,
             ended: None,
             steps: 0,
-            hash: 0,
+            trace: trace.clone(),
             coverage: Default::default(),
             controller_stalls: Vec::new(),
-            recording: record.then(Vec::new),
         });
         let node = Handle::current().create_node().name("controller").build();
         let controller = node.spawn(controller_node::run(world.clone(), rx));
@@ -119,15 +128,21 @@ fn run_with(
             (None, Some((state, _))) => Verdict::Passed(state),
             (None, None) => Verdict::Failed(supervisor::unended(&scenario, now)),
         };
-        let report = RunReport {
+        let event = match &verdict {
+            Verdict::Passed(state) => EnvEvent::Passed { state: *state },
+            Verdict::Failed(failure) => EnvEvent::Failed {
+                failure: failure.clone(),
+            },
+        };
+        trace.env(now, event);
+        RunReport {
             seed,
             verdict,
             simulated_ms: now.0,
             steps: s.steps,
             incarnations: s.incarnations.len() as u64,
-            hash: s.hash,
+            hash: trace.hash(),
             coverage: std::mem::take(&mut s.coverage),
-        };
-        (report, s.recording.take())
+        }
     })
 }

@@ -8,6 +8,7 @@ use super::worker_node;
 use crate::oracle::{Class, Failure};
 use crate::planted::Planted;
 use crate::scenario::Scenario;
+use crate::tracefile::Traced;
 use madsim::runtime::Handle;
 use quiesce_core::{Epoch, Generation, Input, Property, Time, Worker, WorkerId, WorkerSetup};
 
@@ -110,7 +111,7 @@ fn start(
     }
     let handle = Handle::current();
     for worker in workers {
-        let w = worker.status().worker;
+        let w = worker.machine().status().worker;
         let node = handle
             .create_node()
             .name(format!("{w}.{generation}"))
@@ -128,7 +129,8 @@ fn start(
     None
 }
 
-/// Builds one worker of a generation, restored from the store.
+/// Builds one worker of a generation, restored from the store, recording onto the run's
+/// trace from its setup on.
 fn build(
     world: &World,
     scenario: &Scenario,
@@ -137,7 +139,7 @@ fn build(
     generation: Generation,
     restore: Option<Epoch>,
     now: Time,
-) -> Result<Worker, String> {
+) -> Result<Traced<Worker>, String> {
     let mut setup = WorkerSetup::new(
         scenario.job.clone(),
         w,
@@ -159,5 +161,6 @@ fn build(
     }
     #[cfg(not(feature = "mutants"))]
     let _ = planted;
-    Worker::new(setup).map_err(|e| format!("cannot build {w}: {e:?}"))
+    let trace = world.lock().trace.clone();
+    Traced::join(setup, trace).map_err(|e| format!("cannot build {w}: {e:?}"))
 }

@@ -13,13 +13,13 @@ use crate::env::{
 use crate::oracle::{Check, Class, Failure};
 use crate::planted::Planted;
 use crate::scenario::{FaultKind, Scenario};
+use crate::tracefile::{EnvEvent, Tape};
 use madsim::task::NodeId;
 use madsim::time::{Duration, Instant};
-use quiesce_core::trace::Step;
+use quiesce_core::trace::MachineId;
 use quiesce_core::worker::WorkerInput;
 use quiesce_core::{Generation, Input, State, Time, WorkerId};
 use std::collections::BTreeSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -94,14 +94,13 @@ pub struct Shared {
     pub ended: Option<(State, Time)>,
     /// Core steps so far (controller and workers).
     pub steps: u64,
-    /// A running hash of every core step (which machine, its time, input and outcome).
-    pub hash: u64,
+    /// The run's trace: every machine records onto it, and so does the environment. Its
+    /// running hash is the run's.
+    pub trace: Tape,
     /// What the run exercised.
     pub coverage: Coverage,
     /// When the controller's process stood still, `[from, to)`.
     pub controller_stalls: Vec<(Time, Time)>,
-    /// The controller's steps, when the run records them (to write its trace).
-    pub recording: Option<Vec<Step<Input>>>,
 }
 
 use crate::runner::STEP_BUDGET;
@@ -147,14 +146,10 @@ impl World {
         }
     }
 
-    /// Counts a core step and chains it into the running hash; past the budget the run fails.
-    pub fn step(&self, now: Time, step: impl Hash) {
+    /// Counts a core step (its line is on the trace already); past the budget the run fails.
+    pub fn step(&self, now: Time) {
         let mut s = self.lock();
         s.steps += 1;
-        // SipHash with fixed keys: the same in every run of the process.
-        let mut h = DefaultHasher::new();
-        (s.hash, now, step).hash(&mut h);
-        s.hash = h.finish();
         if s.steps > STEP_BUDGET && s.failure.is_none() {
             s.failure = Some(Failure::new(
                 Class::Crash,
@@ -165,14 +160,23 @@ impl World {
         }
     }
 
+    /// Writes an environment line on the run's trace.
+    pub fn env(&self, at: Time, event: EnvEvent) {
+        let trace = self.lock().trace.clone();
+        trace.env(at, event);
+    }
+
     /// Sends a worker's message to the controller over the worker's link.
-    pub fn to_controller(&self, now: Time, from: WorkerId, input: Input) {
+    pub fn to_controller(&self, now: Time, from: MachineId, input: Input) {
         let mut s = self.lock();
+        let MachineId::Worker { worker, .. } = from else {
+            return;
+        };
         let link = LinkId {
-            from: End::Worker(from),
+            from: End::Worker(worker),
             to: End::Controller,
         };
-        let Some(stamp) = s.send_control(now, link) else {
+        let Some(stamp) = s.send_control(now, link, from) else {
             return;
         };
         // A controller that ended no longer listens.
@@ -188,7 +192,7 @@ impl World {
             to: End::Worker(to),
         };
         let stamp = if matches!(input, WorkerInput::Command(_)) {
-            let Some(stamp) = s.send_control(now, link) else {
+            let Some(stamp) = s.send_control(now, link, MachineId::Controller) else {
                 return;
             };
             stamp
@@ -273,11 +277,21 @@ impl Shared {
         extra
     }
 
-    /// Stamps a control message on `link`, unless an opt-in fault loses it.
-    fn send_control(&mut self, now: Time, link: LinkId) -> Option<Stamp> {
+    /// Writes an environment line for each fault that struck an operation of `machine`
+    /// since the last call.
+    pub fn note_effects(&mut self, now: Time, machine: MachineId) {
+        for fault in self.effects.take_recent() {
+            self.trace.env(now, EnvEvent::Effect { fault, machine });
+        }
+    }
+
+    /// Stamps a control message from `sender` on `link`, unless an opt-in fault loses it.
+    fn send_control(&mut self, now: Time, link: LinkId, sender: MachineId) -> Option<Stamp> {
         let extra = self.link_extra_ms(now);
         let scenario = self.scenario.clone();
-        match self.effects.control(&scenario, now.0) {
+        let control = self.effects.control(&scenario, now.0);
+        self.note_effects(now, sender);
+        match control {
             Control::Deliver => Some(self.links.send(now, link, extra)),
             Control::Lose => None,
             Control::HoldBack(ms) => Some(self.links.send_held_back(now, link, extra, ms)),

@@ -7,9 +7,11 @@ use super::worker_node;
 use crate::env::LinkId;
 use crate::oracle::{Class, Failure};
 use crate::scenario::{kind_of, Fault, FaultKind, Scenario};
+use crate::tracefile::EnvEvent;
 use madsim::runtime::Handle;
 use madsim::task::JoinHandle;
 use madsim::task::NodeId;
+use quiesce_core::trace::MachineId;
 use quiesce_core::worker::WorkerInput;
 use quiesce_core::{Property, Time};
 
@@ -79,19 +81,33 @@ pub async fn run(
                         world.lock().controller_stalls.push((now, until));
                         acts.push(until, Act::ResumeController);
                         world.lock().coverage.fault(FaultKind::ControllerStall);
+                        let fault = Fault::ControllerStall {
+                            for_ms: until.0.saturating_sub(now.0),
+                        };
+                        world.env(now, EnvEvent::Fault { fault });
                     }
                 }
                 Act::Strike(fault) => {
                     if strike(world, scenario, now, fault, &mut acts, &mut hung) {
                         world.lock().coverage.fault(kind_of(&fault));
+                        world.env(now, EnvEvent::Fault { fault });
                     }
                 }
-                Act::Resume(node) => resume(&mut hung, node),
+                Act::Resume(node) => {
+                    if resume(&mut hung, node) {
+                        if let Some(machine) = incarnation_of(world, node) {
+                            world.env(now, EnvEvent::Resumed { machine });
+                        }
+                    }
+                }
                 Act::ResumeController => {
                     stalled = false;
                     Handle::current().resume(controller_node);
+                    let machine = MachineId::Controller;
+                    world.env(now, EnvEvent::Resumed { machine });
                 }
                 Act::Heal => {
+                    world.env(now, EnvEvent::Healed);
                     for node in std::mem::take(&mut hung) {
                         Handle::current().resume(node);
                     }
@@ -110,11 +126,24 @@ pub async fn run(
     }
 }
 
-fn resume(hung: &mut Vec<NodeId>, node: NodeId) {
-    if let Some(i) = hung.iter().position(|&n| n == node) {
-        hung.remove(i);
-        Handle::current().resume(node);
-    }
+/// Resumes `node` if it is still hung; whether it was.
+fn resume(hung: &mut Vec<NodeId>, node: NodeId) -> bool {
+    let Some(i) = hung.iter().position(|&n| n == node) else {
+        return false;
+    };
+    hung.remove(i);
+    Handle::current().resume(node);
+    true
+}
+
+/// The worker incarnation running on `node`.
+fn incarnation_of(world: &World, node: NodeId) -> Option<MachineId> {
+    let s = world.lock();
+    let i = s.incarnations.iter().find(|i| i.node == node)?;
+    Some(MachineId::Worker {
+        worker: i.worker,
+        generation: i.generation,
+    })
 }
 
 /// A planned fault strikes the current incarnation of its worker slot; false if it found

@@ -5,6 +5,8 @@ use super::shared::{ToWorker, World};
 use super::wait::{wait, Timed};
 use crate::env::{End, Read};
 use crate::oracle::{self, Class, Failure};
+use crate::tracefile::{EnvEvent, Traced};
+use quiesce_core::trace::MachineId;
 use quiesce_core::worker::{TaskPhase, WorkerInput, WorkerOutput};
 use quiesce_core::{
     Command, Epoch, FromWorker, Generation, Input, OperatorKind, Property, TaskId, Time, Worker,
@@ -25,17 +27,23 @@ enum Local {
 
 /// The worker agent of slot `w` in `generation`: runs until its node is killed, its process
 /// fails (a failed commit), or the run is over.
-pub async fn run(world: World, mut worker: Worker, mut rx: UnboundedReceiver<ToWorker>) {
-    let status = worker.status();
+pub async fn run(world: World, mut worker: Traced<Worker>, mut rx: UnboundedReceiver<ToWorker>) {
+    let status = worker.machine().status();
     let (w, generation) = (status.worker, status.generation);
+    let me = MachineId::Worker {
+        worker: w,
+        generation,
+    };
     let (scenario, ignores_stop) = {
-        let now_ms = world.now().0;
+        let now = world.now();
         let mut s = world.lock();
         let scenario = s.scenario.clone();
-        let ignores = s.effects.ignores_stop(&scenario, now_ms);
+        let ignores = s.effects.ignores_stop(&scenario, now.0);
+        s.note_effects(now, me);
         (scenario, ignores)
     };
     let sources: Vec<TaskId> = worker
+        .machine()
         .status()
         .tasks
         .iter()
@@ -51,6 +59,7 @@ pub async fn run(world: World, mut worker: Worker, mut rx: UnboundedReceiver<ToW
         // Where each source starts: its restore point's offset, or the partition's start.
         let mut s = world.lock();
         for t in worker
+            .machine()
             .status()
             .tasks
             .iter()
@@ -78,6 +87,7 @@ pub async fn run(world: World, mut worker: Worker, mut rx: UnboundedReceiver<ToW
                     WorkerInput::Command(m) if matches!(m.command, Command::Stop { .. })
                 )
             {
+                world.env(now, EnvEvent::StopIgnored { machine: me });
                 continue;
             }
             handle(&world, &mut worker, (w, generation), now, input);
@@ -109,8 +119,8 @@ pub async fn run(world: World, mut worker: Worker, mut rx: UnboundedReceiver<ToW
         }
         if worker.poll_timeout().is_some_and(|t| t <= now) {
             worker.handle_timeout(now);
-            world.step(now, (w, generation));
-            if let Err(v) = worker.check_invariants() {
+            world.step(now);
+            if let Err(v) = worker.machine().check_invariants() {
                 world.fail(Failure::new(Class::Correctness, v.property, now, v.detail));
             }
             continue;
@@ -137,16 +147,14 @@ pub async fn run(world: World, mut worker: Worker, mut rx: UnboundedReceiver<ToW
 /// Which worker incarnation: its slot and generation.
 type Me = (WorkerId, Generation);
 
-/// A fixed-key hash of a value, for the run's running hash.
-fn hash_of(value: &impl std::hash::Hash) -> u64 {
-    use std::hash::{DefaultHasher, Hasher};
-    let mut h = DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
-}
-
 /// One input to the worker, with the checks that follow it; whether the worker took it.
-fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerInput) -> bool {
+fn handle(
+    world: &World,
+    worker: &mut Traced<Worker>,
+    me: Me,
+    now: Time,
+    input: WorkerInput,
+) -> bool {
     let (_, generation) = me;
     let checked = matches!(
         input,
@@ -156,19 +164,24 @@ fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerIn
     );
     let fenced = oracle::claimed_generation(&input).is_some();
     let copy = fenced.then(|| input.clone());
-    let input_hash = hash_of(&input);
     // An input at or past a deadline: the worker must first fire what is due, exactly as a
-    // timeout would. Kept to check against, only then (a clone per late input).
+    // timeout would. Kept to check against, only then (two clones per late input): the
+    // recorder takes the real worker's outputs for the trace, so the late answer is made on
+    // a copy that keeps its own.
     let timely = worker.poll_timeout().is_some_and(|t| t <= now).then(|| {
-        let mut timely = worker.clone();
+        let mut timely = worker.machine().clone();
         timely.handle_timeout(now);
-        let result = timely.handle(now, input.clone());
-        (timely, result)
+        let timely_result = timely.handle(now, input.clone());
+        let mut late = worker.machine().clone();
+        let late_result = late.handle(now, input.clone());
+        (late, late_result, timely, timely_result)
     });
     let result = worker.handle(now, input);
-    world.step(now, (me, input_hash, &result));
-    if let Some((timely, timely_result)) = timely {
-        if let Err(f) = oracle::timers_before_inputs(worker, timely, &result, &timely_result, now) {
+    world.step(now);
+    if let Some((late, late_result, timely, timely_result)) = timely {
+        let checked =
+            oracle::timers_before_inputs(&late, timely, &late_result, &timely_result, now);
+        if let Err(f) = checked {
             world.fail(f);
         }
     }
@@ -178,7 +191,7 @@ fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerIn
         }
     }
     if checked {
-        if let Err(v) = worker.check_invariants() {
+        if let Err(v) = worker.machine().check_invariants() {
             world.fail(Failure::new(Class::Correctness, v.property, now, v.detail));
         }
     }
@@ -186,8 +199,8 @@ fn handle(world: &World, worker: &mut Worker, me: Me, now: Time, input: WorkerIn
 }
 
 /// The sources' connectors announce what they read.
-fn read(world: &World, worker: &mut Worker, me: Me, sources: &[TaskId], now: Time) {
-    let status = worker.status();
+fn read(world: &World, worker: &mut Traced<Worker>, me: Me, sources: &[TaskId], now: Time) {
+    let status = worker.machine().status();
     for &task in sources {
         let Some(t) = status.tasks.iter().find(|t| t.task == task) else {
             continue;
@@ -219,7 +232,7 @@ fn read(world: &World, worker: &mut Worker, me: Me, sources: &[TaskId], now: Tim
 /// doing so (a failed commit).
 async fn carry_out(
     world: &World,
-    worker: &mut Worker,
+    worker: &mut Traced<Worker>,
     w: WorkerId,
     generation: Generation,
     local: &mut Timed<Local>,
@@ -227,7 +240,7 @@ async fn carry_out(
     while let Some(out) = worker.poll_output() {
         let now = world.now();
         match out {
-            WorkerOutput::ToController(msg) => send_up(world, now, w, msg),
+            WorkerOutput::ToController(msg) => send_up(world, now, machine_id(w, generation), msg),
             WorkerOutput::SendData {
                 to_worker,
                 generation,
@@ -247,7 +260,9 @@ async fn carry_out(
                 let outcome = {
                     let mut s = world.lock();
                     let scenario = s.scenario.clone();
-                    s.effects.snapshot(&scenario, now.0)
+                    let outcome = s.effects.snapshot(&scenario, now.0);
+                    s.note_effects(now, machine_id(w, generation));
+                    outcome
                 };
                 let stored = outcome.ok.then_some(state);
                 let event = Local::Snapshot {
@@ -266,7 +281,9 @@ async fn carry_out(
                 let outcome = {
                     let mut s = world.lock();
                     let scenario = s.scenario.clone();
-                    s.effects.commit(&scenario, now.0)
+                    let outcome = s.effects.commit(&scenario, now.0);
+                    s.note_effects(now, machine_id(w, generation));
+                    outcome
                 };
                 if outcome.after_ms > 0 {
                     // A commit is a blocking call into the external system: the worker does
@@ -295,7 +312,10 @@ async fn carry_out(
 }
 
 /// A worker's message to the controller, unless its heartbeats are being lost.
-fn send_up(world: &World, now: Time, w: WorkerId, msg: FromWorker) {
+fn send_up(world: &World, now: Time, from: MachineId, msg: FromWorker) {
+    let MachineId::Worker { worker: w, .. } = from else {
+        return;
+    };
     if msg.event == WorkerEvent::Heartbeat {
         let lost = world
             .lock()
@@ -306,7 +326,15 @@ fn send_up(world: &World, now: Time, w: WorkerId, msg: FromWorker) {
             return;
         }
     }
-    world.to_controller(now, w, Input::Worker(msg));
+    world.to_controller(now, from, Input::Worker(msg));
+}
+
+/// The machine id of worker `w` of `generation`.
+fn machine_id(w: WorkerId, generation: Generation) -> MachineId {
+    MachineId::Worker {
+        worker: w,
+        generation,
+    }
 }
 
 /// The worker's process dies by itself: the scheduler notices (or not) after a while.
@@ -321,7 +349,16 @@ pub fn die(world: &World, w: WorkerId, generation: Generation) {
         return;
     };
     s.incarnations[i].alive = false;
-    if let Some(after) = s.effects.exit_noticed() {
+    let noticed = s.effects.exit_noticed();
+    s.trace.env(
+        now,
+        EnvEvent::Died {
+            worker: w,
+            generation,
+            noticed_after_ms: noticed,
+        },
+    );
+    if let Some(after) = noticed {
         let input = Input::WorkerExited {
             worker: w,
             generation,
