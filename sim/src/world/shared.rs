@@ -15,7 +15,7 @@ use crate::planted::Planted;
 use crate::scenario::{FaultKind, Scenario};
 use crate::tracefile::{EnvEvent, Tape};
 use madsim::task::NodeId;
-use madsim::time::{Duration, Instant};
+use madsim::time::{Duration, Instant, TimeHandle};
 use quiesce_core::trace::MachineId;
 use quiesce_core::worker::WorkerInput;
 use quiesce_core::{Generation, Input, State, Time, WorkerId};
@@ -105,31 +105,42 @@ pub struct Shared {
 
 use crate::runner::STEP_BUDGET;
 
-/// A handle on the shared state.
+/// A handle on the shared state, and on the runtime's clock.
 #[derive(Clone)]
-pub struct World(Arc<Mutex<Shared>>);
+pub struct World {
+    shared: Arc<Mutex<Shared>>,
+    // The clock itself, read without the lock: every turn of every node reads it, and
+    // `Instant::now()` would find it through the thread's runtime context each time.
+    clock: TimeHandle,
+    t0: Instant,
+}
 
 impl World {
-    /// Wraps the shared state.
+    /// Wraps the shared state; inside the runtime, whose clock it reads.
     pub fn new(shared: Shared) -> World {
-        World(Arc::new(Mutex::new(shared)))
+        World {
+            t0: shared.t0,
+            shared: Arc::new(Mutex::new(shared)),
+            clock: TimeHandle::current(),
+        }
     }
 
     /// The shared state, locked.
     pub fn lock(&self) -> MutexGuard<'_, Shared> {
         // One thread runs the whole world: a poisoned lock means a panic already ends the run.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Simulated time now, in ms since the start.
+    /// Simulated time now, in ms since the start: what `Instant::now()` tells inside the
+    /// runtime.
     pub fn now(&self) -> Time {
-        let t0 = self.lock().t0;
-        Time(Instant::now().saturating_duration_since(t0).as_millis() as u64)
+        let elapsed = self.clock.now_instant().saturating_duration_since(self.t0);
+        Time(elapsed.as_millis() as u64)
     }
 
     /// The instant of simulated time `t`.
     pub fn instant(&self, t: Time) -> Instant {
-        self.lock().t0 + Duration::from_millis(t.0)
+        self.t0 + Duration::from_millis(t.0)
     }
 
     /// Whether the run is over (a failure, or the controller ended).
