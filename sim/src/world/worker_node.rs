@@ -70,7 +70,10 @@ pub async fn run(world: World, mut worker: Traced<Worker>, mut rx: UnboundedRece
         }
     }
     let mut local: Timed<Local> = Timed::default();
-    let mut next_read = (!sources.is_empty()).then(|| world.now());
+    // A workload that never yields a record (the control plane alone) needs no reads: each
+    // would wake the node for nothing.
+    let reads = scenario.workload.batch > 0 || scenario.workload.end_of_input_ms.is_some();
+    let mut next_read = (reads && !sources.is_empty()).then(|| world.now());
     loop {
         if !carry_out(&world, &mut worker, w, generation, &mut local).await {
             return;
