@@ -209,7 +209,7 @@ mod simulation {
             bug("commit-before-persist", 7),
             bug("accept-old-generation-ack", 0),
             bug("wait-on-dead-task", 127),
-            bug("input-outruns-timers", 4),
+            bug("input-outruns-timers", 3),
             // A finish overtakes the ack its worker sent before it only when a control
             // message may overtake another.
             Bug {

@@ -5,7 +5,7 @@
 use super::scheduler;
 use super::shared::{ToController, World};
 use super::wait::{wait, Timed};
-use crate::env::{End, Inbox, Kill};
+use crate::env::{End, Kill};
 use crate::oracle::{self, RecoveryClock, StopClock};
 use crate::scenario::{Scenario, StopAt};
 use crate::tracefile::{controller_setup, Traced};
@@ -59,7 +59,7 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             return;
         }
     };
-    let mut inbox: Inbox<Input> = Inbox::default();
+    let alarm = world.lock().controller_alarm.clone();
     let mut local: Timed<Local> = Timed::default();
     plan_user(&scenario, &mut local);
     let mut clocks = Clocks::default();
@@ -112,11 +112,7 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
         if world.over() {
             return;
         }
-        let input = {
-            let s = world.lock();
-            inbox.pop_due(now, &s.links).map(|(_, input)| input)
-        };
-        if let Some(input) = input {
+        if let Some(input) = world.controller_message(now) {
             handle(&world, &mut c, now, input, &mut clocks.stop);
             continue;
         }
@@ -136,7 +132,7 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
             continue;
         }
         let deadline = [
-            inbox.next_at(),
+            world.lock().controller_inbox.next_at(),
             local.next_at(),
             c.poll_timeout(),
             // Wake just past the bounds, to see whether they were kept.
@@ -149,10 +145,8 @@ pub async fn run(world: World, mut rx: UnboundedReceiver<ToController>) {
         .into_iter()
         .flatten()
         .min();
-        match wait(&world, deadline, &mut rx).await {
-            Some(ToController::Linked(stamp, input)) => inbox.push(stamp, input),
-            Some(ToController::At(at, input)) => local.push(at, Local::Input(input)),
-            None => {}
+        if let Some(ToController::At(at, input)) = wait(&world, &alarm, deadline, &mut rx).await {
+            local.push(at, Local::Input(input));
         }
     }
 }

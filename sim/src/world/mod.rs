@@ -105,6 +105,8 @@ pub fn run_on(scenario: &Scenario, planted: Option<Planted>, trace: &Tape) -> Ru
             incarnations: Vec::new(),
             killed: Default::default(),
             controller: tx,
+            controller_inbox: Default::default(),
+            controller_alarm: Default::default(),
             worker_inboxes: (0..workers).map(|_| Default::default()).collect(),
             heartbeats_lost_until: vec![Time(0); workers],
             failure: None,

@@ -122,6 +122,7 @@ fn start(
             generation,
             node: node.id(),
             tx,
+            alarm: Default::default(),
             alive: true,
         });
         node.spawn(worker_node::run(world.clone(), worker, rx));

@@ -5,6 +5,7 @@
 //! The world runs on one thread, so the lock is never contended; it is never held across an
 //! await.
 
+use super::wait::{self, SharedAlarm};
 use crate::coverage::Coverage;
 use crate::env::{
     Arrival, CheckpointStore, Control, Effects, End, Inbox, LinkId, Links, MetadataStore,
@@ -23,11 +24,10 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// What reaches the controller's node.
+/// What reaches the controller's node directly (workers' messages over links wait in its
+/// inbox).
 #[derive(Debug)]
 pub enum ToController {
-    /// A worker's message, over a link.
-    Linked(Stamp, Input),
     /// A notice of the environment (the scheduler saw a worker exit), due at a time.
     At(Time, Input),
 }
@@ -35,8 +35,6 @@ pub enum ToController {
 /// What reaches a worker's node directly (messages over links wait in its slot's inbox).
 #[derive(Debug)]
 pub enum ToWorker {
-    /// A message for the slot is on its way: look at the slot's inbox.
-    Wake,
     /// Something of the worker's own process (its task's code failed).
     Local(WorkerInput),
 }
@@ -52,6 +50,8 @@ pub struct Incarnation {
     pub node: NodeId,
     /// Its inbox.
     pub tx: UnboundedSender<ToWorker>,
+    /// Wakes it when a message on its way comes due.
+    pub alarm: SharedAlarm,
     /// Whether its process is still alive (not killed, not crashed, not exited).
     pub alive: bool,
 }
@@ -82,6 +82,10 @@ pub struct Shared {
     pub killed: BTreeSet<Generation>,
     /// The controller's inbox.
     pub controller: UnboundedSender<ToController>,
+    /// The workers' messages in flight to the controller.
+    pub controller_inbox: Inbox<Input>,
+    /// Wakes the controller when one of them comes due.
+    pub controller_alarm: SharedAlarm,
     /// Per worker slot, the messages in flight to it. They belong to the network, not to a
     /// process: what is still in flight when an incarnation dies reaches the next one, which
     /// must refuse what another generation sent (fencing).
@@ -190,8 +194,8 @@ impl World {
         let Some(stamp) = s.send_control(now, link, from) else {
             return;
         };
-        // A controller that ended no longer listens.
-        let _ = s.controller.send(ToController::Linked(stamp, input));
+        s.controller_inbox.push(stamp, input);
+        wait::lock(&s.controller_alarm).ring_by(stamp.at, self.instant(stamp.at));
     }
 
     /// Sends `input` from `from` to worker slot `to`, if an incarnation of it is alive.
@@ -215,8 +219,8 @@ impl World {
             return;
         };
         inbox.push(stamp, input);
-        // A node that died meanwhile no longer listens; the message waits for the next one.
-        let _ = s.incarnations[i].tx.send(ToWorker::Wake);
+        // A node that dies meanwhile no longer listens; the message waits for the next one.
+        wait::lock(&s.incarnations[i].alarm).ring_by(stamp.at, self.instant(stamp.at));
     }
 
     /// The next message for slot `w` due by `now`. A data item of the slot's current
@@ -255,6 +259,17 @@ impl World {
                 _ => continue,
             }
         }
+    }
+
+    /// The next message for the controller due by `now`.
+    pub fn controller_message(&self, now: Time) -> Option<Input> {
+        let mut s = self.lock();
+        let Shared {
+            controller_inbox,
+            links,
+            ..
+        } = &mut *s;
+        controller_inbox.pop_due(now, links).map(|(_, input)| input)
     }
 
     /// When the next message for slot `w` is due.

@@ -69,6 +69,14 @@ pub async fn run(world: World, mut worker: Traced<Worker>, mut rx: UnboundedRece
             s.partitions.reached(t.task, generation, next);
         }
     }
+    let alarm = {
+        let s = world.lock();
+        let me = s.incarnations.iter().rev();
+        me.filter(|i| i.worker == w && i.generation == generation)
+            .map(|i| i.alarm.clone())
+            .next()
+            .unwrap_or_default()
+    };
     let mut local: Timed<Local> = Timed::default();
     // A workload that never yields a record (the control plane alone) needs no reads: each
     // would wake the node for nothing.
@@ -137,12 +145,9 @@ pub async fn run(world: World, mut worker: Traced<Worker>, mut rx: UnboundedRece
         .into_iter()
         .flatten()
         .min();
-        match wait(&world, deadline, &mut rx).await {
-            Some(ToWorker::Local(input)) => {
-                let now = world.now();
-                handle(&world, &mut worker, (w, generation), now, input);
-            }
-            Some(ToWorker::Wake) | None => {}
+        if let Some(ToWorker::Local(input)) = wait(&world, &alarm, deadline, &mut rx).await {
+            let now = world.now();
+            handle(&world, &mut worker, (w, generation), now, input);
         }
     }
 }
