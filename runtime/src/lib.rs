@@ -4,6 +4,14 @@
 //! effects and reports their outcomes.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod clock;
+pub mod controller;
+pub mod events;
+pub mod launch;
+pub mod net;
+pub mod sched;
 pub mod store;
 pub mod verify;
 pub mod wire;
+pub mod worker;

@@ -18,7 +18,9 @@
 //! ```
 
 use quiesce_core::worker::{Partition, Record, TaskSnapshot, TransactionId};
-use quiesce_core::{Config, Epoch, Generation, Job, OperatorId, RestorePoint, State, StopMode, TaskId};
+use quiesce_core::{
+    Config, Epoch, Generation, Job, OperatorId, RestorePoint, State, StopMode, TaskId,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -194,7 +196,9 @@ impl StateDir {
 
     /// A checkpoint's directory.
     pub fn checkpoint_dir(&self, epoch: Epoch) -> PathBuf {
-        self.root.join("checkpoints").join(format!("e{:011}", epoch.0))
+        self.root
+            .join("checkpoints")
+            .join(format!("e{:011}", epoch.0))
     }
 
     /// A task's snapshot in a checkpoint.
@@ -241,7 +245,12 @@ impl StateDir {
     }
 
     /// Writes a task's snapshot durably.
-    pub fn write_snapshot(&self, epoch: Epoch, task: TaskId, state: &TaskSnapshot) -> io::Result<()> {
+    pub fn write_snapshot(
+        &self,
+        epoch: Epoch,
+        task: TaskId,
+        state: &TaskSnapshot,
+    ) -> io::Result<()> {
         let mut bytes = SNAPSHOT_MAGIC.to_vec();
         bytes.extend(postcard::to_stdvec(state).map_err(io::Error::other)?);
         write_atomic(&self.snapshot_file(epoch, task), &bytes)
@@ -263,7 +272,12 @@ impl StateDir {
     }
 
     /// Commits a transaction: a no-op if it is already committed (the identity is the file).
-    pub fn commit(&self, task: TaskId, transaction: TransactionId, records: &[Record]) -> io::Result<()> {
+    pub fn commit(
+        &self,
+        task: TaskId,
+        transaction: TransactionId,
+        records: &[Record],
+    ) -> io::Result<()> {
         let path = self.committed_file(task, transaction);
         if path.exists() {
             return Ok(());
@@ -300,7 +314,8 @@ impl StateDir {
         };
         for task in tasks {
             let task = task.map_err(|e| format!("{}: {e}", root.display()))?;
-            let files = fs::read_dir(task.path()).map_err(|e| format!("{}: {e}", task.path().display()))?;
+            let files =
+                fs::read_dir(task.path()).map_err(|e| format!("{}: {e}", task.path().display()))?;
             for file in files {
                 let path = file.map_err(|e| e.to_string())?.path();
                 if path.extension().is_some_and(|x| x == "json") {
@@ -321,7 +336,11 @@ impl StateDir {
         let mut out = Vec::new();
         for file in files {
             let file = file.map_err(|e| e.to_string())?;
-            if file.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            if file
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+            {
                 out.push(read_json(&file.path())?);
             }
         }
@@ -388,7 +407,10 @@ mod tests {
         s.write_snapshot(Epoch(3), task(2, 1), &snap).unwrap();
         assert_eq!(s.read_snapshot(Epoch(3), task(2, 1)).unwrap(), snap);
         fs::write(s.snapshot_file(Epoch(3), task(0, 0)), b"garbage").unwrap();
-        assert!(s.read_snapshot(Epoch(3), task(0, 0)).unwrap_err().contains("not a snapshot"));
+        assert!(s
+            .read_snapshot(Epoch(3), task(0, 0))
+            .unwrap_err()
+            .contains("not a snapshot"));
         assert!(s.read_snapshot(Epoch(4), task(0, 0)).is_err());
     }
 
@@ -400,7 +422,10 @@ mod tests {
             source: OperatorId(0),
             index: 1,
         };
-        let rec = |offset| Record { partition: p, offset };
+        let rec = |offset| Record {
+            partition: p,
+            offset,
+        };
         let records = [rec(4), rec(5), rec(6), rec(9)];
         let t = TransactionId::Epoch(Epoch(2));
         s.commit(task(2, 0), t, &records).unwrap();
@@ -415,7 +440,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = StateDir::new(dir.path());
         for e in 1..=4 {
-            s.write_snapshot(Epoch(e), task(0, 0), &TaskSnapshot::Stateless).unwrap();
+            s.write_snapshot(Epoch(e), task(0, 0), &TaskSnapshot::Stateless)
+                .unwrap();
         }
         s.cleanup(Epoch(3)).unwrap();
         assert!(s.read_snapshot(Epoch(2), task(0, 0)).is_err());

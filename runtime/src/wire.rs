@@ -10,7 +10,9 @@
 
 use bytes::Bytes;
 use quiesce_core::worker::{Channel, Item};
-use quiesce_core::{Epoch, FromWorker, Generation, Job, State, StopMode, ToWorker, WorkerConfig, WorkerId};
+use quiesce_core::{
+    Epoch, FromWorker, Generation, Job, State, StopMode, ToWorker, WorkerConfig, WorkerId,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
@@ -374,7 +376,9 @@ mod tests {
         hello.token = Token([6; TOKEN_BYTES]);
         assert_eq!(check_hello(&hello, &token), Err("wrong token".into()));
         hello.protocol = 9;
-        assert!(check_hello(&hello, &token).unwrap_err().contains("protocol 9"));
+        assert!(check_hello(&hello, &token)
+            .unwrap_err()
+            .contains("protocol 9"));
     }
 
     #[test]
