@@ -81,6 +81,8 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         },
     );
     tokio::task::spawn_local(accept_peers(listener, args.clone(), tx.clone()));
+    // Peers that got their assignment first connect already: keep what they send.
+    let mut early = Vec::new();
     let assign = loop {
         match rx.recv().await {
             Some(Ev::Control(Ok(Frame::Assign(a)))) => break a,
@@ -88,10 +90,10 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
                 return Ok(())
             }
             Some(Ev::Control(other)) => tracing::warn!(?other, "unexpected before the assignment"),
-            Some(_) => {}
+            Some(ev) => early.push(ev),
         }
     };
-    let mut w = Running::start(args, assign, control, tx, &mut rx).await?;
+    let mut w = Running::start(args, assign, control, tx, &mut rx, early).await?;
     w.run(&mut rx).await
 }
 
@@ -176,6 +178,7 @@ impl Running {
         control: mpsc::Sender<Bytes>,
         tx: mpsc::UnboundedSender<Ev>,
         rx: &mut mpsc::UnboundedReceiver<Ev>,
+        before: Vec<Ev>,
     ) -> Result<Running, String> {
         let plan = Plan::new(&assign.job).map_err(|e| format!("the assigned job: {e}"))?;
         let mut out = BTreeMap::new();
@@ -201,6 +204,14 @@ impl Running {
         }
         let mut inbound = BTreeMap::new();
         let mut early = Vec::new();
+        for ev in before {
+            match ev {
+                Ev::PeerIn(p, w) => {
+                    inbound.insert(p, w);
+                }
+                ev => early.push(ev),
+            }
+        }
         let deadline = Instant::now() + Duration::from_millis(MESH_TIMEOUT_MS);
         let others = assign.peers.iter().filter(|p| p.0 != args.worker).count();
         while inbound.len() < others {
