@@ -15,7 +15,8 @@ use crate::wire::{Assign, DataItem, Frame, Hello, Peer, SourceConfig, Token, PRO
 use bytes::Bytes;
 use quiesce_core::worker::{Restore, TaskPhase, WorkerInput, WorkerOutput};
 use quiesce_core::{
-    Epoch, Generation, OperatorKind, Plan, TaskId, Time, Worker, WorkerEvent, WorkerId, WorkerSetup,
+    Epoch, Generation, OperatorKind, Plan, StopJobMode, TaskId, Time, Worker, WorkerEvent,
+    WorkerId, WorkerSetup,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,8 +51,11 @@ enum Ev {
     Snapshot(TaskId, Epoch, Result<(), String>),
 }
 
-/// How many frames may wait for a peer before the sources stop reading.
-const HIGH_WATER_FRAMES: usize = net::WRITER_QUEUE_FRAMES / 2;
+/// The most items in one data frame.
+const ITEMS_PER_FRAME: usize = 1024;
+/// How many frames may wait for a peer before the sources stop reading: at most this many
+/// times [`ITEMS_PER_FRAME`] records queue ahead of a barrier.
+const HIGH_WATER_FRAMES: usize = 16;
 /// How long the data mesh may take to come up.
 const MESH_TIMEOUT_MS: u64 = 10_000;
 
@@ -463,7 +467,7 @@ impl Running {
                 .out
                 .get(&peer)
                 .ok_or_else(|| format!("no data connection to {peer}"))?;
-            for chunk in items.chunks(16 * 1024) {
+            for chunk in items.chunks(ITEMS_PER_FRAME) {
                 writer
                     .send(Frame::Data(chunk.to_vec()).encode())
                     .await
@@ -476,6 +480,11 @@ impl Running {
     /// Where a finished source stood: what a graceful stop must have delivered.
     async fn save_final_position(&mut self, task: TaskId) -> Result<(), String> {
         let status = self.machine.status();
+        // Only a graceful drain promises every record read: other stops end at a checkpoint,
+        // and need not wait for this write.
+        if status.stop != Some(StopJobMode::Graceful) {
+            return Ok(());
+        }
         let Some(next_offset) = status
             .tasks
             .iter()
