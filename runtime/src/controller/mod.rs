@@ -10,15 +10,14 @@
 
 use crate::clock::Clock;
 use crate::events::Printer;
-use crate::net;
 use crate::sched::{Launch, Scheduler, SchedulerEvent};
 use crate::store::{Ending, Metadata, RestoreFile, StateDir, STATE_FORMAT};
-use crate::wire::{Assign, Frame, Peer, SourceConfig, Token};
+use crate::wire::{Frame, Peer, SourceConfig, Token};
 use bytes::Bytes;
-use quiesce_core::trace::{Line, Outcome, Recorder, TraceSink};
+use quiesce_core::trace::{Outcome, Recorder};
 use quiesce_core::{
-    Controller, ControllerSetup, Epoch, Event, FromWorker, Generation, Input, Job, Output, Reason,
-    Rejected, State, StopMode, Time, WorkerConfig, WorkerId,
+    Controller, ControllerSetup, Epoch, Event, Generation, Input, Job, Output, Reason, State,
+    StopMode, WorkerConfig, WorkerId,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
@@ -28,6 +27,13 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
+
+mod conns;
+mod ctl;
+
+use conns::accept_loop;
+pub use conns::check_from_worker;
+use ctl::{Ctl, JsonLines};
 
 /// Everything a run needs.
 pub struct RunSetup {
@@ -113,63 +119,6 @@ struct ConnState {
 enum Queued {
     Effect(Output),
     Persist(RestoreFile),
-}
-
-/// The core's controller, recorded or not.
-enum Ctl {
-    Plain(Box<Controller>),
-    Recorded(Box<Recorder<Controller, JsonLines>>),
-}
-
-impl Ctl {
-    fn machine(&self) -> &Controller {
-        match self {
-            Ctl::Plain(c) => c,
-            Ctl::Recorded(r) => r.machine(),
-        }
-    }
-    fn handle(&mut self, now: Time, input: Input) -> Result<(), Rejected> {
-        match self {
-            Ctl::Plain(c) => c.handle(now, input),
-            Ctl::Recorded(r) => r.handle(now, input),
-        }
-    }
-    fn handle_timeout(&mut self, now: Time) {
-        match self {
-            Ctl::Plain(c) => c.handle_timeout(now),
-            Ctl::Recorded(r) => r.handle_timeout(now),
-        }
-    }
-    fn poll_output(&mut self) -> Option<Output> {
-        match self {
-            Ctl::Plain(c) => c.poll_output(),
-            Ctl::Recorded(r) => r.poll_output(),
-        }
-    }
-    fn poll_timeout(&self) -> Option<Time> {
-        self.machine().poll_timeout()
-    }
-}
-
-/// A trace written as JSON Lines, each line handed to the kernel as it ends (no fsync): a
-/// controller killed mid-run leaves its trace up to its last step.
-pub struct JsonLines {
-    out: std::io::LineWriter<std::fs::File>,
-    error: Option<String>,
-}
-
-impl TraceSink<Controller> for JsonLines {
-    fn line(&mut self, line: &Line<Controller>) {
-        if self.error.is_some() {
-            return;
-        }
-        let written = serde_json::to_writer(&mut self.out, line)
-            .map_err(|e| e.to_string())
-            .and_then(|()| self.out.write_all(b"\n").map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            self.error = Some(e);
-        }
-    }
 }
 
 /// The loop's state.
@@ -545,53 +494,6 @@ impl Driver {
         }
     }
 
-    /// Queues a frame for a connection without waiting; a full queue means a stuck peer, whose
-    /// connection is dropped (its heartbeats stop, and the core's timeouts take over).
-    fn send_to(&mut self, to: Who, bytes: Bytes) {
-        let Some((&id, conn)) = self.conns.iter().find(|(_, c)| c.who == to) else {
-            tracing::debug!(?to, "no connection to send to");
-            return;
-        };
-        let Some(writer) = &conn.writer else { return };
-        if let Err(e) = writer.try_send(bytes) {
-            tracing::warn!(?to, error = %e, "a peer does not read: dropping its connection");
-            self.close(id);
-        }
-    }
-
-    fn send_generation(&mut self, generation: Generation, frame: &Frame) {
-        let bytes = frame.encode();
-        let targets: Vec<Who> = self
-            .conns
-            .values()
-            .map(|c| c.who)
-            .filter(|w| matches!(w, Who::Worker(_, g) if *g == generation))
-            .collect();
-        for who in targets {
-            self.send_to(who, bytes.clone());
-        }
-    }
-
-    fn close(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.writer = None;
-            if let Some(reader) = conn.reader.take() {
-                reader.abort();
-            }
-        }
-    }
-
-    fn refuse(&mut self, from: String, reason: String) {
-        tracing::warn!(%from, %reason, "refused");
-        let now = self.clock.now();
-        self.printer.runtime(
-            now,
-            "Refused",
-            json!({ "from": from, "reason": reason }),
-            || format!("refused {from}: {reason}"),
-        );
-    }
-
     fn on_event(&mut self, ev: Ev) {
         match ev {
             Ev::Greeted { from, peer, reply } => {
@@ -628,158 +530,6 @@ impl Driver {
                 self.handle(Input::CleanupDone { before });
             }
             Ev::CleanedUp(before, Err(e)) => tracing::warn!(%before, error = %e, "cleanup failed"),
-        }
-    }
-
-    /// Whether a peer that knows the token may be who it says.
-    fn admit(&mut self, peer: &Peer) -> Result<ConnId, String> {
-        let (who, data) = match *peer {
-            Peer::Admin => (Who::Admin, None),
-            Peer::Data { .. } => return Err("data connections go to workers".into()),
-            Peer::Worker {
-                worker,
-                generation,
-                data,
-            } => {
-                match self.generation {
-                    Some((g, _)) if g == generation => {}
-                    Some((g, _)) => {
-                        return Err(format!(
-                            "generation {generation} is not the current one ({g})"
-                        ))
-                    }
-                    None => return Err("no generation is starting".into()),
-                }
-                if worker.0 >= self.job.workers {
-                    return Err(format!("the job has no worker {worker}"));
-                }
-                if self.greeted.contains_key(&worker) {
-                    return Err(format!(
-                        "worker {worker} of {generation} has already connected"
-                    ));
-                }
-                (Who::Worker(worker, generation), Some(data))
-            }
-        };
-        let id = self.next_conn;
-        self.next_conn += 1;
-        if let Who::Worker(w, _) = who {
-            self.greeted.insert(w, id);
-        }
-        self.conns.insert(
-            id,
-            ConnState {
-                who,
-                writer: None,
-                reader: None,
-                data,
-            },
-        );
-        Ok(id)
-    }
-
-    /// Once every worker of the generation is connected: each gets the job and its peers.
-    fn maybe_assign(&mut self) {
-        let Some((generation, restore)) = self.generation else {
-            return;
-        };
-        if self.assigned || self.greeted.len() != self.job.workers as usize {
-            return;
-        }
-        let mut peers = Vec::new();
-        for (&w, id) in &self.greeted {
-            match self.conns.get(id) {
-                Some(ConnState {
-                    writer: Some(_),
-                    data: Some(data),
-                    ..
-                }) => peers.push((w, *data)),
-                _ => return,
-            }
-        }
-        self.assigned = true;
-        let now = self.clock.now();
-        for &(worker, data) in &peers {
-            self.printer.runtime(
-                now,
-                "WorkerConnected",
-                json!({ "worker": worker.0, "generation": generation.0, "data_addr": data.to_string() }),
-                || format!("worker {worker} of {generation} connected (data {data})"),
-            );
-        }
-        let assign = Frame::Assign(Assign {
-            job: self.job.clone(),
-            config: self.worker_config,
-            restore,
-            peers,
-            sources: self.sources,
-        });
-        self.send_generation(generation, &assign);
-    }
-
-    fn on_frame(&mut self, id: ConnId, frame: Result<Frame, String>) {
-        let Some(who) = self.conns.get(&id).map(|c| c.who) else {
-            return;
-        };
-        let verdict = match (who, frame) {
-            (_, Err(e)) => Err(e),
-            (Who::Worker(w, g), Ok(Frame::FromWorker(msg))) => {
-                match check_from_worker(w, g, &msg) {
-                    Ok(()) => {
-                        self.handle(Input::Worker(msg));
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            (Who::Worker(_, generation), Ok(Frame::StartFailed { reason })) => {
-                self.handle(Input::SchedulerFailed { generation, reason });
-                Ok(())
-            }
-            (Who::Admin, Ok(Frame::Stop(mode))) => {
-                let now = self.clock.now();
-                let (accepted, detail) = match self.ctl.handle(now, Input::Stop(mode)) {
-                    Ok(()) => (true, format!("{mode} stop requested")),
-                    Err(r) => (false, r.to_string()),
-                };
-                self.send_to_id(id, Frame::StopAnswer { accepted, detail });
-                if self.ended.is_some() {
-                    self.send_to_id(
-                        id,
-                        Frame::Ended {
-                            state: self.ctl.machine().state(),
-                        },
-                    );
-                }
-                Ok(())
-            }
-            (_, Ok(other)) => Err(format!("a {} frame is not expected here", other.kind())),
-        };
-        if let Err(reason) = verdict {
-            self.refuse(format!("{who:?} (connection {id})"), reason);
-            self.close(id);
-        }
-    }
-
-    fn send_to_id(&mut self, id: ConnId, frame: Frame) {
-        if let Some(writer) = self.conns.get(&id).and_then(|c| c.writer.as_ref()) {
-            let _ = writer.try_send(frame.encode());
-        }
-    }
-
-    fn on_closed(&mut self, id: ConnId, why: String) {
-        let Some(conn) = self.conns.remove(&id) else {
-            return;
-        };
-        tracing::debug!(who = ?conn.who, %why, "connection closed");
-        if let Who::Worker(w, g) = conn.who {
-            if let Some(i) = self.pending_exits.iter().position(|p| p.0 == w && p.1 == g) {
-                self.pending_exits.remove(i);
-                self.handle(Input::WorkerExited {
-                    worker: w,
-                    generation: g,
-                });
-            }
         }
     }
 
@@ -857,90 +607,5 @@ impl Driver {
         // Give the writer tasks a moment to hand over the last frames (Ended to admins).
         tokio::task::yield_now().await;
         self.printer.close();
-    }
-}
-
-/// A frame from worker `w` of `g`'s connection must speak for that worker and generation.
-pub fn check_from_worker(w: WorkerId, g: Generation, msg: &FromWorker) -> Result<(), String> {
-    if msg.worker != w {
-        return Err(format!(
-            "a message naming {} on the connection of {w}",
-            msg.worker
-        ));
-    }
-    if msg.generation != g {
-        return Err(format!(
-            "a message of {} on a connection of {g}",
-            msg.generation
-        ));
-    }
-    Ok(())
-}
-
-/// Accepts connections; each greets on a task of its own, so a slow or silent one holds up
-/// nobody.
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    token: Token,
-    tx: mpsc::UnboundedSender<Ev>,
-) {
-    loop {
-        let Ok((stream, from)) = listener.accept().await else {
-            continue;
-        };
-        let tx = tx.clone();
-        tokio::task::spawn_local(async move {
-            let (hello, mut conn) = match net::accept_hello(stream, &token).await {
-                Ok(ok) => ok,
-                Err(reason) => {
-                    let _ = tx.send(Ev::Refused { from, reason });
-                    return;
-                }
-            };
-            let (reply, answer) = oneshot::channel();
-            let _ = tx.send(Ev::Greeted {
-                from,
-                peer: hello.peer,
-                reply,
-            });
-            let id = match answer.await {
-                Ok(Ok(id)) => id,
-                Ok(Err(reason)) => return net::refuse(&mut conn, &reason).await,
-                Err(_) => return,
-            };
-            if net::welcome(&mut conn).await.is_err() {
-                let _ = tx.send(Ev::Closed(id, "the welcome failed".into()));
-                return;
-            }
-            let (on_frame, on_close) = (tx.clone(), tx.clone());
-            let (writer, reader) = net::split(
-                conn,
-                move |frame| on_frame.send(Ev::Frame(id, frame)).is_ok(),
-                move |why| {
-                    let _ = on_close.send(Ev::Closed(id, why));
-                },
-            );
-            let _ = tx.send(Ev::Connected { id, writer, reader });
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use quiesce_core::WorkerEvent;
-
-    #[test]
-    fn a_frame_must_name_its_connections_worker_and_generation() {
-        let msg = |w, g| FromWorker {
-            worker: WorkerId(w),
-            generation: Generation(g),
-            event: WorkerEvent::Heartbeat,
-        };
-        assert!(check_from_worker(WorkerId(1), Generation(2), &msg(1, 2)).is_ok());
-        let other = check_from_worker(WorkerId(1), Generation(2), &msg(0, 2)).unwrap_err();
-        assert!(other.contains("naming w0"), "{other}");
-        let stale = check_from_worker(WorkerId(1), Generation(2), &msg(1, 1)).unwrap_err();
-        assert!(stale.contains("g1"), "{stale}");
     }
 }
