@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The `quiesce` binary under test.
+#[track_caller]
 pub fn quiesce_bin() -> &'static str {
     env!("CARGO_BIN_EXE_quiesce")
 }
@@ -157,6 +158,7 @@ impl Fixture {
     }
 
     /// `quiesce verify` on the state directory exits 0: the committed output is exactly once.
+    #[track_caller]
     pub fn assert_verified(&mut self) {
         let state = self.state_arg().to_string();
         let out = self.quiesce(&["verify", "--state-dir", &state], SLACK * 10);
@@ -172,6 +174,7 @@ impl Fixture {
     }
 
     /// A run on the state directory that must be refused before it starts (exit 2); its stderr.
+    #[track_caller]
     pub fn assert_run_refused(&mut self, extra: &[&str]) -> String {
         let state = self.state_arg().to_string();
         let config = self.config_file.to_str().unwrap().to_string();
@@ -204,6 +207,7 @@ impl Fixture {
 
     /// `quiesce stop --mode MODE` on the state directory, which waits until the job has ended:
     /// its exit status and output.
+    #[track_caller]
     pub fn stop(&mut self, mode: &str) -> Finished {
         let state = self.state_arg().to_string();
         let within = self.stop_bound() + SLACK;
@@ -212,6 +216,7 @@ impl Fixture {
 
     /// A checkpoint stop after `after`, a restore of it and a second one: both end Stopped at
     /// their final checkpoint.
+    #[track_caller]
     pub fn restore_and_checkpoint_stop(&mut self, after: &str) -> Vec<Value> {
         let mut run = self.run(&["--restore", "--stop-after", after]);
         let status = run.wait_exit(self.run_bound(humantime::parse_duration(after).unwrap()));
@@ -249,6 +254,7 @@ pub struct Finished {
 }
 
 /// Runs `quiesce ARGS` with its output in `log`(`.out`), killed if it outlives `within`.
+#[track_caller]
 fn finish(args: &[&str], log: &Path, within: Duration) -> Finished {
     let out_path = log.with_extension("out");
     let mut child = Command::new(quiesce_bin())
@@ -447,6 +453,7 @@ impl Run {
     }
 
     /// The pid of worker `worker` of `generation`, as reported.
+    #[track_caller]
     pub fn worker_pid(&self, worker: u64, generation: u64) -> u32 {
         self.workers()
             .iter()
@@ -456,6 +463,7 @@ impl Run {
     }
 
     /// The generation whose workers connected last.
+    #[track_caller]
     pub fn current_generation(&mut self) -> u64 {
         self.events()
             .iter()
@@ -481,6 +489,7 @@ impl Run {
     /// The first event from the cursor on that satisfies `pred`, waiting until `within` has
     /// passed; the cursor moves past it. Fails the test, showing the events, on timeout or if
     /// the run ends first.
+    #[track_caller]
     pub fn wait_event(
         &mut self,
         what: &str,
@@ -513,12 +522,14 @@ impl Run {
     }
 
     /// The controller's listener, from its `Listening` event.
+    #[track_caller]
     pub fn listening_addr(&mut self, within: Duration) -> std::net::SocketAddr {
         let e = self.first("Listening", |e| is(e, "Listening"), within);
         e["addr"].as_str().unwrap().parse().unwrap()
     }
 
     /// The first event ever that satisfies `pred` (waiting for it), without moving the cursor.
+    #[track_caller]
     pub fn first(&mut self, what: &str, pred: impl Fn(&Value) -> bool, within: Duration) -> Value {
         let cursor = self.cursor;
         self.cursor = 0;
@@ -528,6 +539,7 @@ impl Run {
     }
 
     /// Waits for the controller to exit, then for the last of its events.
+    #[track_caller]
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         if let Some(status) = self.status {
             return status;
@@ -557,6 +569,7 @@ impl Run {
 
     /// Asserts that the run stopped on its final checkpoint: its last transition is to
     /// Stopped, committed by the final checkpoint of a checkpoint stop.
+    #[track_caller]
     pub fn assert_stopped_at_final_checkpoint(&mut self) {
         let last = self.last_transition();
         assert!(
