@@ -226,4 +226,8 @@ fn frozen_worker_under_a_checkpoint_stop(mut f: Fixture) {
         "workers left after the stop: {left:?} (the frozen one is {frozen})\n{}",
         run.summary()
     );
+    drop(run);
+    // The final checkpoint was abandoned: the job resumes from the one before, exactly once.
+    f.restore_and_checkpoint_stop(STOP_AFTER);
+    f.assert_verified();
 }
