@@ -351,6 +351,11 @@ impl Running {
                 return Err(format!("an unexpected frame from {from}: {other:?}"))
             }
             Ev::DataClosed(peer, why) => {
+                // Once every task here is over, a peer leaving is the generation ending.
+                if self.machine.status().all_tasks_over() {
+                    tracing::info!(%peer, %why, "a peer left after every task here ended");
+                    return Ok(false);
+                }
                 // Items on its channels would be lost: the core refuses the gap anyway.
                 return Err(format!("the data connection with {peer} ended ({why})"));
             }
