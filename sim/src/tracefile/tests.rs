@@ -315,3 +315,16 @@ fn a_controller_alone_writes_a_trace_whose_steps_read_back() {
     assert_eq!(replayed.steps(), 2);
     assert!(replayed.timeline_text().contains("Stopping(StopWorkers)"));
 }
+
+/// The runtime writes the same format: a trace `quiesce run --record` made of a real run
+/// (2 worker processes, checkpoints every 200 ms, a checkpoint stop) replays here, every
+/// output as recorded.
+#[test]
+fn a_trace_the_runtime_recorded_replays() {
+    let text = include_str!("../../../tests/data/runtime-controller.jsonl");
+    let replayed = replay_text(text).expect("the runtime's trace replays");
+    assert!(replayed.steps() > 10, "{}", replayed.summary());
+    assert!(replayed.footer.is_some(), "{}", replayed.summary());
+    let last = replayed.timeline.last().expect("a timeline");
+    assert!(last.state.contains("Stopped"), "{last:?}");
+}
