@@ -231,3 +231,42 @@ fn frozen_worker_under_a_checkpoint_stop(mut f: Fixture) {
     f.restore_and_checkpoint_stop(STOP_AFTER);
     f.assert_verified();
 }
+
+/// `quiesce verify` bites on a real run's output: a committed transaction copied under a
+/// second name (a sink that committed it twice) is reported as duplicated records, and a
+/// committed transaction deleted (a sink that lost it) as missing ones.
+#[test]
+fn verify_finds_records_committed_twice_or_lost_in_a_real_runs_output() {
+    let _serial = serial();
+    let mut f = Fixture::new();
+    run_and_stop(&mut f, "checkpoint");
+    f.assert_verified();
+    let state = f.state_arg().to_string();
+    // The largest committed transaction of any sink task: it holds records.
+    let mut committed: Vec<(u64, std::path::PathBuf)> = Vec::new();
+    for task in std::fs::read_dir(std::path::Path::new(&state).join("sink")).unwrap() {
+        for file in std::fs::read_dir(task.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            committed.push((std::fs::metadata(&path).unwrap().len(), path));
+        }
+    }
+    committed.sort();
+    let (_, victim) = committed.pop().expect("the sinks committed something");
+    let verify =
+        |f: &mut Fixture| f.quiesce(&["verify", "--state-dir", &state], support::SLACK * 10);
+
+    let copy = victim.with_file_name("e99999999999.json");
+    std::fs::copy(&victim, &copy).unwrap();
+    let out = verify(&mut f);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stdout);
+    assert!(out.stdout.contains("VIOLATED"), "{}", out.stdout);
+    assert!(out.stdout.contains(" duplicated ("), "{}", out.stdout);
+    std::fs::remove_file(&copy).unwrap();
+    f.assert_verified();
+
+    std::fs::remove_file(&victim).unwrap();
+    let out = verify(&mut f);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stdout);
+    assert!(out.stdout.contains("VIOLATED"), "{}", out.stdout);
+    assert!(out.stdout.contains(" missing ("), "{}", out.stdout);
+}

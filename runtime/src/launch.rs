@@ -151,8 +151,9 @@ pub async fn run(args: RunArgs, log_args: Vec<String>) -> Result<u8, LaunchError
             .unwrap_or(100),
         read_every_ms: 10,
     };
-    std::fs::create_dir_all(state.root())
+    crate::store::create_dir_durable(state.root())
         .map_err(|e| usage(format!("{}: {e}", state.root().display())))?;
+    let _lock = state.lock().map_err(usage)?;
     let run_file = RunFile {
         format: STATE_FORMAT,
         job: job.clone(),

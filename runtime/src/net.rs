@@ -15,6 +15,40 @@ pub type Conn = Framed<TcpStream, LengthDelimitedCodec>;
 /// How many frames a writer queue holds before its peer counts as stuck.
 pub const WRITER_QUEUE_FRAMES: usize = 4096;
 
+/// Most connections greeting at once; more wait in the listen backlog, so strangers that
+/// never greet cannot use up the process's file descriptors.
+pub const GREETINGS_AT_ONCE: usize = 64;
+/// The pause after a failed `accept` (out of file descriptors, say), instead of spinning.
+const ACCEPT_RETRY_MS: u64 = 50;
+
+/// Accepts connections for ever, at most [`GREETINGS_AT_ONCE`] greeting at once: `greet`
+/// runs on a task of its own for each and returns once the greeting is settled.
+pub async fn accept_loop<F, Fut>(listener: tokio::net::TcpListener, greet: F)
+where
+    F: Fn(TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let greeting = std::sync::Arc::new(tokio::sync::Semaphore::new(GREETINGS_AT_ONCE));
+    loop {
+        let Ok(permit) = greeting.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, from) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await;
+                continue;
+            }
+        };
+        let greet = greet(stream, from);
+        tokio::task::spawn_local(async move {
+            greet.await;
+            drop(permit);
+        });
+    }
+}
+
 /// Reads one frame, within the greeting timeout.
 async fn read_one(conn: &mut Conn, what: &str) -> Result<Frame, String> {
     let next = tokio::time::timeout(Duration::from_millis(GREETING_TIMEOUT_MS), conn.next());

@@ -33,10 +33,33 @@ use crate::wire::{SourceConfig, Token};
 pub const STATE_FORMAT: u32 = 1;
 const SNAPSHOT_MAGIC: &[u8; 8] = b"QSNAP\0\0\x01";
 
+/// The directory holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Creates `dir` and its missing ancestors, each made durable in its parent: a file written
+/// into a new directory must not vanish with the directory after a crash.
+pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_durable(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => fs::File::open(parent_of(dir))?.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes `bytes` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    let dir = parent_of(path);
+    create_dir_durable(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
@@ -280,7 +303,8 @@ impl StateDir {
     ) -> io::Result<()> {
         let path = self.committed_file(task, transaction);
         if path.exists() {
-            return Ok(());
+            // Committed before, perhaps by a process killed before it synced the directory.
+            return fs::File::open(parent_of(&path))?.sync_all();
         }
         write_json(&path, &CommittedFile::new(task, transaction, records))
     }
@@ -355,6 +379,23 @@ impl StateDir {
     /// Reads `run.json`.
     pub fn read_run(&self) -> Result<RunFile, String> {
         read_json(&self.run_file())
+    }
+
+    /// Takes the state directory for this process alone (an exclusive lock on `.lock`, held
+    /// while the returned file is open): two controllers on one directory would number their
+    /// epochs and generations alike and commit into the same sink.
+    pub fn lock(&self) -> Result<fs::File, String> {
+        use rustix::fs::{flock, FlockOperation};
+        let path = self.root.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        flock(&file, FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| format!("another quiesce run holds {}", self.root.display()))?;
+        Ok(file)
     }
 
     /// Writes `control.json`, readable by its owner only.

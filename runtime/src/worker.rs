@@ -45,7 +45,7 @@ enum Ev {
     Control(Result<Frame, String>),
     ControlClosed(String),
     /// An inbound data connection from a peer passed its greeting.
-    PeerIn(WorkerId, mpsc::Sender<Bytes>),
+    PeerIn(WorkerId, mpsc::Sender<Bytes>, tokio::task::AbortHandle),
     Data(WorkerId, Result<Frame, String>),
     DataClosed(WorkerId, String),
     Snapshot(TaskId, Epoch, Result<(), String>),
@@ -107,12 +107,9 @@ async fn accept_peers(
     args: WorkerArgs,
     tx: mpsc::UnboundedSender<Ev>,
 ) {
-    loop {
-        let Ok((stream, from)) = listener.accept().await else {
-            continue;
-        };
+    net::accept_loop(listener, move |stream, from| {
         let (tx, args) = (tx.clone(), args.clone());
-        tokio::task::spawn_local(async move {
+        async move {
             let (hello, mut conn) = match net::accept_hello(stream, &args.token).await {
                 Ok(ok) => ok,
                 Err(reason) => return tracing::warn!(%from, %reason, "refused a data connection"),
@@ -135,16 +132,17 @@ async fn accept_peers(
                 return;
             }
             let (on_frame, on_close) = (tx.clone(), tx.clone());
-            let (writer, _) = net::split(
+            let (writer, reader) = net::split(
                 conn,
                 move |f| on_frame.send(Ev::Data(peer, f)).is_ok(),
                 move |why| {
                     let _ = on_close.send(Ev::DataClosed(peer, why));
                 },
             );
-            let _ = tx.send(Ev::PeerIn(peer, writer));
-        });
-    }
+            let _ = tx.send(Ev::PeerIn(peer, writer, reader));
+        }
+    })
+    .await;
 }
 
 /// A source's reading: records are owed at the configured rate.
@@ -208,11 +206,18 @@ impl Running {
         }
         let mut inbound = BTreeMap::new();
         let mut early = Vec::new();
+        let is_peer = |p: WorkerId| p != args.worker && assign.peers.iter().any(|q| q.0 == p);
+        let take = |inbound: &mut BTreeMap<_, _>, p, w, reader: tokio::task::AbortHandle| {
+            if is_peer(p) && !inbound.contains_key(&p) {
+                inbound.insert(p, w);
+            } else {
+                tracing::warn!(peer = %p, "refused a data connection: not a peer, or a second one");
+                reader.abort();
+            }
+        };
         for ev in before {
             match ev {
-                Ev::PeerIn(p, w) => {
-                    inbound.insert(p, w);
-                }
+                Ev::PeerIn(p, w, reader) => take(&mut inbound, p, w, reader),
                 ev => early.push(ev),
             }
         }
@@ -226,9 +231,7 @@ impl Running {
                         inbound.len()
                     ))
                 }
-                Ok(Some(Ev::PeerIn(p, w))) => {
-                    inbound.insert(p, w);
-                }
+                Ok(Some(Ev::PeerIn(p, w, reader))) => take(&mut inbound, p, w, reader),
                 Ok(Some(Ev::ControlClosed(_))) | Ok(None) => {
                     return Err("the controller left".into())
                 }
@@ -250,12 +253,18 @@ impl Running {
             match load_restore(&state, epoch, &tasks) {
                 Ok(restore) => setup = setup.with_restore(restore),
                 Err(reason) => {
-                    let _ = control.try_send(
-                        Frame::StartFailed {
-                            reason: reason.clone(),
+                    let failed = Frame::StartFailed {
+                        reason: reason.clone(),
+                    };
+                    let _ = control.try_send(failed.encode());
+                    // The controller ends this generation; wait for it (bounded), so that the
+                    // frame goes out before the process does.
+                    let bound = Instant::now() + Duration::from_millis(MESH_TIMEOUT_MS);
+                    while let Ok(Some(ev)) = tokio::time::timeout_at(bound, rx.recv()).await {
+                        if matches!(ev, Ev::ControlClosed(_) | Ev::Control(Ok(Frame::Shutdown))) {
+                            break;
                         }
-                        .encode(),
-                    );
+                    }
                     return Err(reason);
                 }
             }
@@ -342,9 +351,9 @@ impl Running {
                 tracing::info!(%why, "the controller's connection closed");
                 return Ok(false);
             }
-            Ev::PeerIn(p, w) => {
-                tracing::warn!(peer = %p, "a second data connection from a peer");
-                drop(w);
+            Ev::PeerIn(p, _, reader) => {
+                tracing::warn!(peer = %p, "refused a data connection after the mesh was up");
+                reader.abort();
             }
             Ev::Data(from, Ok(Frame::Data(items))) => self.on_data(from, items)?,
             Ev::Data(from, other) => {

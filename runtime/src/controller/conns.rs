@@ -37,6 +37,8 @@ impl Driver {
         }
     }
 
+    /// Drops a connection: its reader stops, its writer ends, and it is forgotten as if it
+    /// had closed.
     pub(super) fn close(&mut self, id: ConnId) {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.writer = None;
@@ -44,6 +46,7 @@ impl Driver {
                 reader.abort();
             }
         }
+        self.on_closed(id, "closed by the controller".into());
     }
 
     pub(super) fn refuse(&mut self, from: String, reason: String) {
@@ -234,12 +237,9 @@ pub(super) async fn accept_loop(
     token: Token,
     tx: mpsc::UnboundedSender<Ev>,
 ) {
-    loop {
-        let Ok((stream, from)) = listener.accept().await else {
-            continue;
-        };
+    net::accept_loop(listener, move |stream, from| {
         let tx = tx.clone();
-        tokio::task::spawn_local(async move {
+        async move {
             let (hello, mut conn) = match net::accept_hello(stream, &token).await {
                 Ok(ok) => ok,
                 Err(reason) => {
@@ -271,8 +271,9 @@ pub(super) async fn accept_loop(
                 },
             );
             let _ = tx.send(Ev::Connected { id, writer, reader });
-        });
-    }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -514,11 +514,11 @@ impl Driver {
             Ev::Closed(id, why) => self.on_closed(id, why),
             Ev::Refused { from, reason } => self.refuse(from.to_string(), reason),
             Ev::Sched(e) => self.on_sched(e),
-            Ev::RestoreWritten(result) => {
-                self.persisting = false;
-                if let Err(e) = result {
-                    self.fatal = Some(format!("writing the restore point: {e}"));
-                }
+            // A failed write leaves the queue blocked: nothing that depends on the restore
+            // point may go out, and the run ends.
+            Ev::RestoreWritten(Ok(())) => self.persisting = false,
+            Ev::RestoreWritten(Err(e)) => {
+                self.fatal = Some(format!("writing the restore point: {e}"));
             }
             Ev::MetadataWritten(epoch, Ok(())) => {
                 self.handle(Input::MetadataPersisted { epoch });
@@ -592,8 +592,11 @@ impl Driver {
             .filter(|(_, c)| c.who == Who::Admin)
             .map(|(&id, _)| id)
             .collect();
-        for id in admins {
-            self.send_to_id(id, Frame::Ended { state });
+        // Only a job that ended says so; a controller that gives up just closes.
+        if self.ended.is_some() {
+            for id in admins {
+                self.send_to_id(id, Frame::Ended { state });
+            }
         }
         self.sched.shutdown().await;
         let _ = std::fs::remove_file(self.state.control_file());
