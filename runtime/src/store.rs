@@ -477,6 +477,27 @@ mod tests {
     }
 
     #[test]
+    fn a_state_directory_is_held_by_one_run_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir::new(dir.path());
+        let held = s.lock().unwrap();
+        let refused = s.lock().unwrap_err();
+        assert!(refused.contains("another quiesce run holds"), "{refused}");
+        drop(held);
+        assert!(s.lock().is_ok());
+    }
+
+    #[test]
+    fn a_write_creates_the_directories_it_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a").join("b").join("c.json");
+        write_json(&path, &7).unwrap();
+        assert_eq!(read_json::<u32>(&path).unwrap(), 7);
+        write_json(&path, &8).unwrap();
+        assert_eq!(read_json::<u32>(&path).unwrap(), 8);
+    }
+
+    #[test]
     fn cleanup_deletes_only_older_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
         let s = StateDir::new(dir.path());
