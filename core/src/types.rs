@@ -477,6 +477,25 @@ impl Job {
             .map(|e| e.from)
     }
 
+    /// Whether a path of edges leads from operator `from` to operator `to` (`false` for
+    /// `from == to`: the graph has no cycles).
+    pub fn feeds(&self, from: OperatorId, to: OperatorId) -> bool {
+        let mut seen = vec![false; self.operators.len()];
+        let mut stack = vec![to];
+        while let Some(op) = stack.pop() {
+            for input in self.inputs_of(op) {
+                if input == from {
+                    return true;
+                }
+                if let Some(s) = seen.get_mut(input.0 as usize).filter(|s| !**s) {
+                    *s = true;
+                    stack.push(input);
+                }
+            }
+        }
+        false
+    }
+
     /// The operators `op` feeds.
     pub fn outputs_of(&self, op: OperatorId) -> impl Iterator<Item = OperatorId> + '_ {
         self.edges

@@ -101,3 +101,23 @@ fn a_built_job_is_validated() {
         .build();
     assert_eq!(no_workers, Err(JobError::NoWorkers));
 }
+
+#[test]
+fn an_operator_feeds_every_operator_a_path_of_edges_leads_to() {
+    let job = Job::builder("j", 1)
+        .source("read", 1)
+        .source("other", 1)
+        .transform("count", 1)
+        .sink("write", 1)
+        .sink("log", 1)
+        .edge("read", "count")
+        .edge("count", "write")
+        .edge("other", "log")
+        .build()
+        .unwrap();
+    let [read, other, count, write, log] = [0, 1, 2, 3, 4].map(OperatorId);
+    assert!(job.feeds(read, count) && job.feeds(read, write) && job.feeds(count, write));
+    assert!(job.feeds(other, log));
+    assert!(!job.feeds(read, log) && !job.feeds(other, write));
+    assert!(!job.feeds(write, read) && !job.feeds(read, read));
+}

@@ -220,7 +220,7 @@ fn check_sinks(job: &Job, expected: &Offsets, tallies: &Tallies) -> Vec<Partitio
         if op.kind != TWO_PHASE_SINK {
             continue;
         }
-        let feeds_sink = |p: &&Partition| upstream(job, p.source, sink);
+        let feeds_sink = |p: &&Partition| job.feeds(p.source, sink);
         let mut parts: BTreeSet<Partition> = expected.keys().filter(feeds_sink).copied().collect();
         parts.extend(tallies.keys().filter(|k| k.0 == sink).map(|k| k.1));
         for p in parts {
@@ -315,7 +315,7 @@ fn implied_counts(job: &Job, task: TaskId, offsets: &Offsets) -> BTreeMap<Key, u
     let mut implied = BTreeMap::new();
     for (&partition, &next) in offsets {
         let routed = partition.route(parallelism) == task.subtask;
-        if !routed || !upstream(job, partition.source, task.operator) {
+        if !routed || !job.feeds(partition.source, task.operator) {
             continue;
         }
         for bucket in 0..Key::PER_PARTITION {
@@ -326,24 +326,6 @@ fn implied_counts(job: &Job, task: TaskId, offsets: &Offsets) -> BTreeMap<Key, u
         }
     }
     implied
-}
-
-/// Whether a path of edges leads from operator `from` to operator `to`.
-fn upstream(job: &Job, from: OperatorId, to: OperatorId) -> bool {
-    let mut stack = vec![to];
-    let mut seen = vec![false; job.operators.len()];
-    while let Some(op) = stack.pop() {
-        for input in job.inputs_of(op) {
-            if input == from {
-                return true;
-            }
-            if let Some(s) = seen.get_mut(input.0 as usize).filter(|s| !**s) {
-                *s = true;
-                stack.push(input);
-            }
-        }
-    }
-    false
 }
 
 /// How many offsets `ranges` hold.

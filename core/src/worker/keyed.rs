@@ -3,7 +3,7 @@
 //! its restore.
 
 use super::io::{Partition, Record};
-use crate::types::{Job, OperatorId, OperatorKind, TaskId};
+use crate::types::{Job, OperatorKind, TaskId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -124,25 +124,5 @@ fn owns(job: &Job, task: TaskId, partition: Partition) -> bool {
     source.kind == OperatorKind::Source
         && partition.index < source.parallelism
         && partition.route(parallelism) == task.subtask
-        && upstream(job, partition.source, task.operator)
-}
-
-/// Whether a path of edges leads from `from` to `to`.
-fn upstream(job: &Job, from: OperatorId, to: OperatorId) -> bool {
-    let mut seen = vec![false; job.operators.len()];
-    let mut stack = vec![to];
-    while let Some(op) = stack.pop() {
-        for input in job.inputs_of(op) {
-            if input == from {
-                return true;
-            }
-            if let Some(s) = seen.get_mut(input.0 as usize) {
-                if !*s {
-                    *s = true;
-                    stack.push(input);
-                }
-            }
-        }
-    }
-    false
+        && job.feeds(partition.source, task.operator)
 }

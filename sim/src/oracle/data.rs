@@ -52,7 +52,7 @@ pub fn keyed_state(
         for &(source, next) in &offsets {
             let partition = Partition::of_source(source);
             if partition.route(op.parallelism) != task.subtask
-                || !upstream(job, source.operator, task.operator)
+                || !job.feeds(source.operator, task.operator)
             {
                 continue;
             }
@@ -76,24 +76,6 @@ pub fn keyed_state(
         }
     }
     Ok(())
-}
-
-/// Whether a path of edges leads from operator `from` to operator `to`.
-fn upstream(job: &Job, from: OperatorId, to: OperatorId) -> bool {
-    let mut stack = vec![to];
-    let mut seen = vec![false; job.operators.len()];
-    while let Some(op) = stack.pop() {
-        for input in job.inputs_of(op) {
-            if input == from {
-                return true;
-            }
-            if let Some(s) = seen.get_mut(input.0 as usize).filter(|s| !**s) {
-                *s = true;
-                stack.push(input);
-            }
-        }
-    }
-    false
 }
 
 /// Where the controller ended.
